@@ -1,0 +1,40 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+# Each creates the virtual environment it needs when it is missing.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The demo's pseudonymisation key; a real deployment exports its own secret.
+export FRAUD_PSEUDO_KEY ?= fraudgraph-demo-key-not-a-secret
+export MLFLOW_DISABLE_TELEMETRY := true
+DEMO_WORLD := demo/world
+DEMO_LAKE := demo/lake
+DEMO_DATE := 2026-03-28
+
+.PHONY: demo test lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	mkdir -p demo
+	$(BIN)/fraud simulate --out $(DEMO_WORLD) --people 20000 --days 28 --seed 1 > demo/simulate.json
+	$(BIN)/fraud run --date $(DEMO_DATE) > demo/run.json
+	$(BIN)/fraud evaluate --world $(DEMO_WORLD) --date $(DEMO_DATE)
+	@echo
+	@echo "scores:      $(DEMO_LAKE)/scores/dt=$(DEMO_DATE)/"
+	@echo "mlflow:      sqlite:///$(CURDIR)/$(DEMO_LAKE)/mlflow.db  (artefacts in $(DEMO_LAKE)/mlartifacts)"
+	@echo "evaluation:  $(DEMO_LAKE)/evaluation/dt=$(DEMO_DATE)/evaluation.json"
+	@echo "quality:     $(DEMO_LAKE)/quality/"
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf demo .pytest_cache

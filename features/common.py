@@ -1,0 +1,31 @@
+"""Column-contract helpers shared by the feature modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+ENTITY = "entity_token"
+AS_OF = "as_of"
+
+
+class MissingColumns(ValueError):
+    """A transform's input lacks columns it needs."""
+
+
+def require_columns(df: DataFrame, required: Iterable[str], what: str) -> None:
+    """Raise naming the missing and the present columns."""
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise MissingColumns(f"{what}: missing columns {missing}; present: {sorted(df.columns)}")
+
+
+def safe_ratio(numerator: Column, denominator: Column) -> Column:
+    """numerator / denominator, null when the denominator is 0 or null."""
+    return F.when(denominator > 0, numerator / denominator)
+
+
+def count_if(cond: Column) -> Column:
+    return F.sum(F.when(cond, 1).otherwise(0))

@@ -1,0 +1,149 @@
+"""The ``fraud`` command: one subcommand per job (CONTRACT.md section 4).
+
+Exit status 0 on success; otherwise a one-line reason on stderr and a
+non-zero code (2 usage or configuration, 3 schema mismatch, 4 missing input,
+5 quality gate, 1 anything unexpected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fraudgraph.contract import FEEDS
+from fraudgraph.errors import FraudError
+
+log = logging.getLogger("fraudgraph")
+
+
+def _add_io(parser: argparse.ArgumentParser, *, raw: bool = True) -> None:
+    if raw:
+        parser.add_argument("--raw", help="root of the raw feeds (default: paths.raw of the configuration)")
+    parser.add_argument("--lake", help="root of the lake (default: paths.lake of the configuration)")
+    parser.add_argument("--conf", help="configuration file overriding conf/base (default: conf/local when present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fraud", description="fraudgraph: anti-telecom-fraud detection on Spark")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("simulate", help="write a simulated operator-and-bank world (feeds and ground truth)")
+    sim.add_argument("--out", required=True, help="world folder: feeds under OUT/raw, truth under OUT/truth")
+    sim.add_argument("--people", type=int, default=10_000, help="population size (default: 10000)")
+    sim.add_argument("--days", type=int, default=28, help="days simulated (default: 28)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same world (default: 1)")
+    sim.add_argument("--start", default="2026-03-01", help="first simulated day YYYY-MM-DD (default: 2026-03-01)")
+
+    ingest = sub.add_parser("ingest", help="validate, clean and pseudonymise the feeds of a day range")
+    _add_io(ingest)
+    ingest.add_argument("--from", dest="first", required=True, help="first day YYYY-MM-DD")
+    ingest.add_argument("--to", dest="last", required=True, help="last day YYYY-MM-DD")
+
+    train = sub.add_parser("train", help="train on what was knowable before --as-of and register the models")
+    _add_io(train)
+    train.add_argument("--as-of", dest="as_of", required=True, help="day D: labels reported before D")
+
+    score = sub.add_parser("score", help="score every party active in the window ending --date")
+    _add_io(score)
+    score.add_argument("--date", required=True, help="day D YYYY-MM-DD")
+
+    run = sub.add_parser("run", help="the daily job: ingest, train when no champion exists, score")
+    _add_io(run)
+    run.add_argument("--date", required=True, help="day D YYYY-MM-DD")
+
+    evaluate = sub.add_parser("evaluate", help="a day's scores against a simulated world's ground truth")
+    evaluate.add_argument("--world", required=True, help="world folder written by fraud simulate")
+    _add_io(evaluate, raw=False)
+    evaluate.add_argument("--date", required=True, help="day D YYYY-MM-DD")
+    return parser
+
+
+def _simulate(args: argparse.Namespace) -> dict:
+    from fraudgraph.lake import parse_day
+    from simulator import simulate_world
+
+    if args.people < 100 or args.days < 1:
+        raise FraudError("simulate needs --people >= 100 and --days >= 1")
+    summary = simulate_world(args.out, people=args.people, days=args.days, seed=args.seed, start=parse_day(args.start))
+    return {"world": str(Path(args.out).resolve()), **summary.to_json()}
+
+
+def _job(args: argparse.Namespace) -> dict:
+    from fraudgraph.config import load_config, pseudo_key
+    from fraudgraph.lake import Lake, Raw, parse_day
+    from fraudgraph.spark import build_session
+
+    cfg = load_config(args.conf)
+    lake = Lake(args.lake or cfg.paths.lake)
+    raw = Raw(getattr(args, "raw", None) or cfg.paths.raw)
+    # Check everything cheap before a JVM starts.
+    key = pseudo_key() if args.command in ("ingest", "run", "evaluate") else b""
+    days = {name: parse_day(getattr(args, name)) for name in ("first", "last", "as_of", "date") if getattr(args, name, None)}
+    if args.command in ("ingest", "run"):
+        for feed in FEEDS.values():
+            raw.days(feed)
+    spark = build_session(cfg.spark)
+    if args.command == "ingest":
+        from jobs.ingest import run_ingest
+
+        return run_ingest(spark, cfg, raw=raw, lake=lake, first=days["first"], last=days["last"], key=key)
+    if args.command == "train":
+        from jobs.train import run_train
+
+        return run_train(spark, cfg, lake=lake, as_of=days["as_of"])
+    if args.command == "score":
+        from jobs.score import run_score
+
+        return run_score(spark, cfg, lake=lake, day=days["date"])
+    if args.command == "run":
+        from jobs.run import run_daily
+
+        return run_daily(spark, cfg, raw=raw, lake=lake, day=days["date"], key=key)
+    from jobs.evaluate import run_evaluate
+
+    return run_evaluate(spark, cfg, world=Path(args.world), lake=lake, day=days["date"], key=key)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {"simulate": _simulate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Our own progress at INFO; MLflow and py4j stay at WARNING unless --verbose.
+    for name in ("fraudgraph", "jobs", "simulator"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    started = time.monotonic()
+    try:
+        result = COMMANDS.get(args.command, _job)(args)
+    except FraudError as err:
+        print(f"fraud {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"fraud {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure still ends in one line
+        if args.verbose:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"fraud {args.command}: unexpected {type(exc).__name__}: {first} (rerun with -v for details)", file=sys.stderr)
+        return 1
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Typed, frozen configuration loaded once from ``conf/``.
+
+``conf/base/config.yaml`` is committed; ``conf/local/config.yaml`` (ignored by
+git) or a file given with ``--conf`` overrides any of its keys. The
+pseudonymisation key is read from the environment only (:func:`pseudo_key`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fraudgraph.errors import FraudError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BASE_CONF = PROJECT_ROOT / "conf" / "base" / "config.yaml"
+LOCAL_CONF = PROJECT_ROOT / "conf" / "local" / "config.yaml"
+PSEUDO_KEY_ENV = "FRAUD_PSEUDO_KEY"
+
+
+@dataclass(frozen=True)
+class PathsConf:
+    raw: str
+    lake: str
+
+
+@dataclass(frozen=True)
+class WindowConf:
+    days: int
+
+
+@dataclass(frozen=True)
+class SparkConf:
+    master: str
+    app_name: str
+    shuffle_partitions: int
+    driver_memory: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestConf:
+    amount_ceiling: float
+    max_bad_share: float
+
+
+@dataclass(frozen=True)
+class TrainConf:
+    snapshots: int
+    snapshot_every_days: int
+    validation_share: float
+    max_negatives_per_positive: int
+    promotion_margin: float
+    seed: int
+    lightgbm: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoreConf:
+    top_reasons: int
+
+
+@dataclass(frozen=True)
+class AnalystConf:
+    capacity_k: int
+
+
+@dataclass(frozen=True)
+class MlflowConf:
+    experiment_prefix: str
+    model_prefix: str
+
+
+@dataclass(frozen=True)
+class Config:
+    paths: PathsConf
+    window: WindowConf
+    spark: SparkConf
+    ingest: IngestConf
+    train: TrainConf
+    score: ScoreConf
+    analyst: AnalystConf
+    mlflow: MlflowConf
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise FraudError(f"config: unknown key {where}{unknown[0]} (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, fld in fields.items():
+        if name not in data:
+            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                continue
+            raise FraudError(f"config: missing key {where}{name}")
+        value = data[name]
+        nested = globals().get(str(fld.type))
+        if isinstance(nested, type) and dataclasses.is_dataclass(nested):
+            if not isinstance(value, dict):
+                raise FraudError(f"config: {where}{name} must be a mapping")
+            value = _build(nested, value, f"{where}{name}.")
+        values[name] = value
+    return cls(**values)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise FraudError(f"config: file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise FraudError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise FraudError(f"config: {path} must hold a mapping")
+    return data
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Base configuration overridden by ``path`` (or by the local file when it exists)."""
+    data = _read_yaml(BASE_CONF)
+    override = Path(path) if path is not None else LOCAL_CONF
+    if path is not None or LOCAL_CONF.exists():
+        data = _merge(data, _read_yaml(override))
+    return _build(Config, data, "")
+
+
+def pseudo_key() -> bytes:
+    """The pseudonymisation key from ``FRAUD_PSEUDO_KEY``; a clear error when unset."""
+    key = os.environ.get(PSEUDO_KEY_ENV, "")
+    if not key:
+        raise FraudError(f"{PSEUDO_KEY_ENV} is not set: export the pseudonymisation key before running")
+    return key.encode("utf-8")

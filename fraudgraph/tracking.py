@@ -1,0 +1,118 @@
+"""MLflow wiring for the jobs: the store, experiments, the registry and its aliases.
+
+``MLFLOW_TRACKING_URI`` wins when set; otherwise a sqlite store under the
+lake (``LAKE/mlflow.db``, artefacts in ``LAKE/mlartifacts``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import pandas as pd
+
+from fraudgraph.lake import Lake
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PIP_REQUIREMENTS = [f"lightgbm=={lgb.__version__}", f"pandas=={pd.__version__}"]
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    version: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Champion:
+    name: str
+    version: str
+    booster: lgb.Booster
+    features: tuple[str, ...]
+
+
+def configure(lake: Lake) -> str:
+    """Point MLflow at the store; returns its URI."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or lake.mlflow_uri
+    if uri == lake.mlflow_uri:
+        lake.root.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def experiment_id(name: str, lake: Lake) -> str:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = f"{lake.artifacts_uri}/{name}" if not os.environ.get("MLFLOW_TRACKING_URI") else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def log_model_run(
+    *,
+    experiment: str,
+    lake: Lake,
+    model_name: str,
+    booster: lgb.Booster,
+    input_example: pd.DataFrame,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> Registered:
+    """One MLflow run: params, metrics, the model (signature, input example), registered as a new version."""
+    import math
+
+    import mlflow
+    from mlflow.models import infer_signature
+
+    with mlflow.start_run(experiment_id=experiment_id(experiment, lake)) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(float(v))})
+        signature = infer_signature(input_example, booster.predict(input_example))
+        info = mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=model_name,
+        )
+    return Registered(model_name, str(info.registered_model_version), run.info.run_id)
+
+
+def load_champion(model_name: str) -> Champion | None:
+    """The version holding the ``champion`` alias, or None when there is none."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        version = MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    booster = mlflow.lightgbm.load_model(f"models:/{model_name}@{CHAMPION}")
+    return Champion(model_name, str(version.version), booster, tuple(booster.feature_name()))
+
+
+def set_alias(model_name: str, alias: str, version: str, notes: dict[str, str]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.set_registered_model_alias(model_name, alias, version)
+    for key, value in notes.items():
+        client.set_model_version_tag(model_name, version, key, value)

@@ -1,0 +1,131 @@
+"""fraud train: LightGBM per entity type on what was knowable before the as-of day, in MLflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from functools import reduce
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from features.common import ENTITY
+from fraudgraph import contract as C
+from fraudgraph import tracking
+from fraudgraph.config import Config
+from fraudgraph.errors import FraudError, MissingInput
+from fraudgraph.lake import Lake
+from jobs.features import FEATURE_SET_VERSION, FEATURE_SETS, materialise_features
+from models.dataset import IS_VALIDATION, LABEL, SNAPSHOT, labelled_sample, positives_before
+from models.lgbm import train_lightgbm
+from models.metrics import ranking_metrics
+
+log = logging.getLogger(__name__)
+
+
+def model_name(cfg: Config, entity_type: str) -> str:
+    return f"{cfg.mlflow.model_prefix}-{entity_type}"
+
+
+def snapshot_days(cfg: Config, as_of: dt.date) -> list[dt.date]:
+    """Ends of the training windows: the day before as-of, then every ``snapshot_every_days`` before it."""
+    return [as_of - dt.timedelta(days=1 + i * cfg.train.snapshot_every_days) for i in range(cfg.train.snapshots)]
+
+
+def _snapshot_features(spark: SparkSession, cfg: Config, lake: Lake, as_of: dt.date) -> dict[str, DataFrame]:
+    per_type: dict[str, list[DataFrame]] = {t: [] for t in FEATURE_SETS}
+    for end in snapshot_days(cfg, as_of):
+        try:
+            built = materialise_features(spark, lake, end, length=cfg.window.days)
+        except MissingInput as exc:
+            if end == as_of - dt.timedelta(days=1):
+                raise
+            log.warning("training snapshot %s skipped: %s", end, exc)
+            continue
+        for entity_type, df in built.items():
+            per_type[entity_type].append(df.withColumn(SNAPSHOT, F.lit(end.isoformat())))
+    return {t: reduce(DataFrame.unionByName, dfs) for t, dfs in per_type.items()}
+
+
+def _champion_metrics(champion: tracking.Champion | None, valid: pd.DataFrame, k: int) -> dict[str, float] | None:
+    if champion is None or not set(champion.features) <= set(valid.columns):
+        return None
+    scores = champion.booster.predict(valid[list(champion.features)])
+    return ranking_metrics(valid[LABEL].to_numpy(), scores, k)
+
+
+def _train_entity(cfg: Config, lake: Lake, entity_type: str, sample: pd.DataFrame, as_of: dt.date) -> dict:
+    features = FEATURE_SETS[entity_type]
+    train_df = sample[~sample[IS_VALIDATION]]
+    valid_df = sample[sample[IS_VALIDATION]]
+    try:
+        trained = train_lightgbm(
+            train_df, valid_df, features=features, params=cfg.train.lightgbm, seed=cfg.train.seed, k=cfg.analyst.capacity_k
+        )
+    except ValueError as exc:
+        raise FraudError(f"cannot train the {entity_type} model for {as_of}: {exc}") from None
+    name = model_name(cfg, entity_type)
+    champion = tracking.load_champion(name)
+    champion_metrics = _champion_metrics(champion, valid_df, cfg.analyst.capacity_k)
+    metrics = {f"valid_{k}": v for k, v in trained.validation.items()}
+    metrics.update({"train_rows": len(train_df), "train_positives": int(train_df[LABEL].sum()), "best_iteration": trained.best_iteration})
+    if champion_metrics is not None:
+        metrics["champion_valid_average_precision"] = champion_metrics["average_precision"]
+    registered = tracking.log_model_run(
+        experiment=f"{cfg.mlflow.experiment_prefix}-{entity_type}",
+        lake=lake,
+        model_name=name,
+        booster=trained.booster,
+        input_example=train_df[list(features)].head(5).astype("float64"),
+        params={
+            **trained.params,
+            "as_of": as_of.isoformat(),
+            "window_days": cfg.window.days,
+            "snapshots": ",".join(sorted(sample[SNAPSHOT].unique())),
+            "feature_set_version": FEATURE_SET_VERSION,
+            "features": ",".join(features),
+        },
+        metrics=metrics,
+        tags={"entity_type": entity_type, "as_of": as_of.isoformat()},
+    )
+    new_ap = trained.validation["average_precision"]
+    old_ap = None if champion_metrics is None else champion_metrics["average_precision"]
+    promote = old_ap is None or new_ap >= old_ap + cfg.train.promotion_margin
+    decision = (
+        "no champion yet" if champion is None and old_ap is None
+        else f"challenger AP {new_ap:.4f} vs champion v{champion.version} AP "
+        + ("n/a (other features)" if old_ap is None else f"{old_ap:.4f}")
+        + f", margin {cfg.train.promotion_margin}"
+    )
+    alias = tracking.CHAMPION if promote else tracking.CHALLENGER
+    tracking.set_alias(name, alias, registered.version, {"promotion_decision": decision, "promoted": str(promote).lower()})
+    log.info("%s model v%s: %s -> %s", entity_type, registered.version, decision, alias)
+    return {
+        "model": name,
+        "version": registered.version,
+        "run_id": registered.run_id,
+        "alias": alias,
+        "decision": decision,
+        "validation": trained.validation,
+    }
+
+
+def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -> dict:
+    """Train, log, register and (when better) promote one model per entity type; returns what happened."""
+    tracking.configure(lake)
+    labels_df = lake.read_clean_before(spark, C.LABELS, as_of)
+    features_by_type = _snapshot_features(spark, cfg, lake, as_of)
+    results = {}
+    for entity_type, features_df in features_by_type.items():
+        sample = labelled_sample(
+            features_df,
+            positives_before(labels_df, entity_type=entity_type, as_of=as_of),
+            max_negatives_per_positive=cfg.train.max_negatives_per_positive,
+            validation_share=cfg.train.validation_share,
+            seed=cfg.train.seed,
+        ).toPandas()
+        # Spark returns rows in no fixed order; a fixed order makes the booster reproducible.
+        sample = sample.sort_values([SNAPSHOT, ENTITY], ignore_index=True)
+        results[entity_type] = _train_entity(cfg, lake, entity_type, sample, as_of)
+    return results
