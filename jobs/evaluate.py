@@ -33,6 +33,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, d
         raise MissingInput(f"no scores for {day} in {lake.root}: run fraud score first")
     if not (world / "truth").is_dir():
         raise MissingInput(f"no ground truth under {world}/truth: is {world} a simulated world?")
+    lake.check_key(key)  # tokens of the truth must be made with the lake's key
     scores_df = spark.read.parquet(str(scores_dir))
     k = cfg.analyst.capacity_k
     result: dict = {"date": day.isoformat(), "k": k}

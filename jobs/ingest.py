@@ -77,8 +77,15 @@ def run_ingest(
             summary[name] = _ingest_feed(cfg, lake, feed, raw_dfs[name], days, key)
         else:
             summary[name] = {"days": [], "rows_in": 0, "rows_clean": 0, "rows_quarantined": 0, "quarantine_reasons": {}}
-        # An event feed's day with no partition is a day with no event (it is logged, not an error).
-        quiet = sorted(set(days_between(first, last)) - set(days)) if feed.kind == "event" else []
+        # An event feed's day with no partition, once the feed has started, is a day
+        # with no event (logged, not an error); days before its first partition
+        # stay un-ingested, so a window reaching back there is known to be incomplete.
+        started = raw.days(feed)[:1]
+        quiet = (
+            sorted(d for d in set(days_between(first, last)) - set(days) if started and d >= started[0])
+            if feed.kind == "event"
+            else []
+        )
         if quiet:
             log.warning("feed %s: no partition for %d day(s), first %s", name, len(quiet), quiet[0])
         lake.mark_ingested(feed, days + quiet)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from features.common import ENTITY, require_columns
@@ -34,7 +34,8 @@ def positives_before(labels_df: DataFrame, *, entity_type: str, as_of: dt.date) 
         labels_df.where(
             (F.col("entity_type") == entity_type)
             & F.col("label").isin(list(POSITIVE_LABELS[entity_type]))
-            & (F.col("reported_time") < F.lit(dt.datetime.combine(as_of, dt.time())))
+            # By calendar day in the session's zone: a Python datetime literal would be read in the driver's zone.
+            & (F.to_date(F.col("reported_time")) < F.lit(as_of))
         )
         .select(F.col("entity_id").alias(ENTITY))
         .distinct()
@@ -55,7 +56,9 @@ def labelled_sample(
 ) -> DataFrame:
     """Features with ``label`` (0/1) and ``is_validation``, negatives sampled down.
 
-    Every positive row is kept; negatives are kept with the probability that
+    Positives are split by the rank of their seeded hash, so about
+    ``validation_share`` of them (the first one included) validate; other
+    entities by hash bucket. Every positive row is kept; negatives are kept with the probability that
     leaves about ``max_negatives_per_positive`` per positive (all of them when
     fewer). Sampling and the split use a seeded hash of the token, so re-runs
     give the same set. With no positive the result has no positive; the caller
@@ -69,6 +72,21 @@ def labelled_sample(
     keep_share = 1.0 if negatives == 0 else min(1.0, max(positives, 1) * max_negatives_per_positive / negatives)
     keep_buckets = max(1, round(keep_share * _BUCKETS))
     validation_buckets = round(validation_share * _BUCKETS)
-    return labelled.where((F.col(LABEL) == 1) | (_bucket(seed + 1) < keep_buckets)).withColumn(
-        IS_VALIDATION, _bucket(seed) < validation_buckets
+    # Positives are few: split them by rank of their hash, so the validation
+    # side gets its share of them (at least one) however few there are.
+    positive_split = (
+        labelled.where(F.col(LABEL) == 1)
+        .select(ENTITY)
+        .distinct()
+        .withColumn("_rank", F.percent_rank().over(Window.orderBy(_bucket(seed), F.col(ENTITY))))
+        .select(ENTITY, (F.col("_rank") < F.lit(validation_share)).alias("_positive_validation"))
+    )
+    return (
+        labelled.where((F.col(LABEL) == 1) | (_bucket(seed + 1) < keep_buckets))
+        .join(positive_split, on=ENTITY, how="left")
+        .withColumn(
+            IS_VALIDATION,
+            F.when(F.col(LABEL) == 1, F.col("_positive_validation")).otherwise(_bucket(seed) < validation_buckets),
+        )
+        .drop("_positive_validation")
     )

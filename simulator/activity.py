@@ -165,7 +165,8 @@ def daily_sms(pop: Population, rng: np.random.Generator, day: int) -> Block:
                 sender=doer,
                 receiver=rng.integers(0, pop.n_people, len(doer)),
                 t=t,
-                has_url=rng.random(len(doer)) < p_url,
+                # Campaigns differ: a worker's link share ranges around the kind's typical one.
+                has_url=rng.random(len(doer)) < p_url * (0.5 + intensity(doer) / 2),
             )
         )
     return stack(parts)

@@ -121,7 +121,7 @@ def build_fraud(pop: Population, rng: np.random.Generator, start_day: int, days:
         is_overseas = r % 3 == 2
         start = start_day + int(rng.integers(0, max(1, days // 3)))
         source = int(source_order[r % len(source_order)])
-        plan = _sim_plan(rng, int(rng.integers(2, 5)), start, end_day, (1, 4) if is_overseas else (2, 7))
+        plan = _sim_plan(rng, int(rng.integers(2, 5)), start, end_day, (1, 4) if is_overseas else (2, 12))
         numbers, values = _add_ring_numbers(pop, rng, r, plan, is_overseas, taken)
         taken = np.concatenate([taken, values])
         calls, sms, victims = _ring_activity(
@@ -211,7 +211,10 @@ def _ring_activity(
     day = plan[sim, 1] + (np.arange(len(sim)) - np.repeat(np.cumsum(span) - span, span))
     rate = np.clip(0.25 * len(members) / lines, 25, 160)
     # Lines differ: some dial hard, some stay under the radar of volume rules.
-    per_day = rng.poisson(rate * rng.lognormal(-0.3, 0.7, len(plan))[sim])
+    # Domestic rings also run hotlines, the numbers their smishing SMS ask
+    # victims to call: they mostly receive calls, as a service line does.
+    is_hotline = ~is_overseas & (rng.random(len(plan)) < 0.3)
+    per_day = rng.poisson(rate * rng.lognormal(-0.3, 0.7, len(plan))[sim] * np.where(is_hotline[sim], 0.05, 1.0))
     caller = numbers[np.repeat(sim, per_day)]
     t = hours_to_times(rng, np.repeat(day, per_day), WORK_HOURS)
     n = len(t)
@@ -224,14 +227,20 @@ def _ring_activity(
     is_long = (calls["dur"] > 0) & (rng.random(n) < rng.uniform(0.015, 0.03))
     calls["dur"] = np.where(is_long, rng.integers(600, 2700, n), calls["dur"])
     dur = calls["dur"]
-    # A few people call back a missed call; fewer bother with a foreign number.
-    calls = stack([calls, callbacks(rng, calls, 0.005 if is_overseas else 0.03, 0.5, 15, 6 * 3600)])
+    # Some people call back a missed call; fewer bother with a foreign number.
+    calls = stack([calls, callbacks(rng, calls, 0.005 if is_overseas else 0.06, 0.5, 15, 6 * 3600)])
+    in_per_day = rng.poisson(np.where(is_hotline[sim], rng.uniform(8, 30), 0.0))
+    in_t = hours_to_times(rng, np.repeat(day, in_per_day), WORK_HOURS)
+    inbound = dial(rng, members[rng.integers(0, len(members), len(in_t))], numbers[np.repeat(sim, in_per_day)], in_t, 0.9, 150, 0.8, 3600)
+    is_long_in = (inbound["dur"] > 0) & (rng.random(len(in_t)) < 0.05)
+    inbound["dur"] = np.where(is_long_in, rng.integers(600, 2700, len(in_t)), inbound["dur"])
+    calls = stack([calls, inbound])
     victims = events(
-        person=callee[is_long],
-        ring=np.full(int(is_long.sum()), r),
-        fraud_number=caller[is_long],
-        call_t=t[is_long],
-        dur=dur[is_long],
+        person=np.concatenate([callee[is_long], inbound["caller"][is_long_in]]),
+        ring=np.full(int(is_long.sum() + is_long_in.sum()), r),
+        fraud_number=np.concatenate([caller[is_long], inbound["callee"][is_long_in]]),
+        call_t=np.concatenate([t[is_long], in_t[is_long_in]]),
+        dur=np.concatenate([dur[is_long], inbound["dur"][is_long_in]]),
     )
 
     sms = events(sender=[], receiver=[], t=[], has_url=np.empty(0, bool))
@@ -253,7 +262,7 @@ def _ring_activity(
             sender=numbers[np.repeat(sim, per_day)],
             receiver=members[rng.integers(0, len(members), k)],
             t=hours_to_times(rng, np.repeat(day, per_day), WORK_HOURS),
-            has_url=rng.random(k) < 0.7,
+            has_url=rng.random(k) < rng.uniform(0.3, 0.9),
         )
         sms = stack([sms, smishing])
     return calls, sms, victims
@@ -287,7 +296,9 @@ def _add_mules(
             ring=np.full(n, r),
             holder_id=holders.take(pa.array(rng.integers(0, len(holders), n))),
             bound_number=bound,
-            open_day=start - rng.integers(5, 60, n),
+            # Fresh accounts opened for the job, or (about 40 %) old accounts bought
+            # or rented from their holders, as in most "two cards" cases.
+            open_day=start - np.where(rng.random(n) < 0.4, rng.integers(100, 2000, n), rng.integers(5, 60, n)),
         )
     )
     return idx[layer == MULE_L1], idx[layer == MULE_L2], idx[layer == COLLECTOR]

@@ -203,7 +203,8 @@ def _exposure_observations(pop: Population, rng: np.random.Generator, start_day:
             continue
         day = np.where(rng.random(n) < 0.65, first, rng.integers(first, end_day + 2, n))
         fields = src.fields.split(",")
-        has_msisdn = ("msisdn" in fields) & (rng.random(n) < 0.95)
+        # Some records miss the number, but only where the ID number can stand in for it.
+        has_msisdn = ("msisdn" in fields) & ((rng.random(n) < 0.95) | ("id_number" not in fields))
         has_id = ("id_number" in fields) & ((rng.random(n) < 0.9) | ~has_msisdn)
         parts.append(
             events(

@@ -30,7 +30,7 @@ def spark():
     from fraudgraph.spark import build_session
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    session = build_session(TEST_SPARK, extra=TEST_SPARK.extra)
+    session = build_session(TEST_SPARK)
     yield session
     session.stop()
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -57,7 +61,8 @@ def test_contract_world_runs_through_ingest_train_score(spark, world, cfg, inges
     assert scores.columns == [
         "entity_type", "entity_token", "risk_score", "risk_rank", "model_name", "model_version", "reasons", "cluster_id"
     ]
-    numbers = scores.where(F.col("entity_type") == "msisdn").toPandas()
+    scores_pd = scores.toPandas()
+    numbers = scores_pd[scores_pd["entity_type"] == "msisdn"].copy()
     fraud_tokens = {token(pseudo_key, "msisdn", n) for n in world.fraud_numbers}
     numbers["is_fraud"] = numbers["entity_token"].isin(fraud_tokens)
     # The ring's live SIMs lead the ranking: far above the base rate in the top 10.
@@ -68,10 +73,19 @@ def test_contract_world_runs_through_ingest_train_score(spark, world, cfg, inges
     assert numbers["risk_rank"].tolist() != [] and sorted(numbers["risk_rank"]) == list(range(1, len(numbers) + 1))
     assert all(len(r) >= 1 for r in top["reasons"])
 
-    accounts = scores.where(F.col("entity_type") == "account").toPandas()
+    accounts = scores_pd[scores_pd["entity_type"] == "account"]
     mule_tokens = {token(pseudo_key, "account", m) for m in world.mule_accounts}
     top_accounts = accounts.nsmallest(5, "risk_rank")
     assert top_accounts["entity_token"].isin(mule_tokens).mean() >= 0.6
+
+    # The notebook for the day runs as a script on this lake.
+    notebook = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "notebooks" / "daily_scores.py")],
+        env={**os.environ, "FRAUD_LAKE": str(lake.root), "FRAUD_DATE": world.last_day.isoformat()},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert notebook.returncode == 0, notebook.stderr
+    assert f"{len(scores_pd)} scored parties" in notebook.stdout.replace(",", "")
 
     # No raw identifier anywhere in the lake's tables.
     for table in ("clean/calls", "clean/subscribers", "clean/labels", "features/msisdn", "scores"):
@@ -84,6 +98,6 @@ def test_training_uses_only_labels_reported_before_as_of(spark, world, ingested)
     labels = lake.read_clean_before(spark, LABELS, world.last_day)
     as_of = START + dt.timedelta(days=6)
     before = positives_before(labels, entity_type="msisdn", as_of=as_of).collect()
-    late = labels.where(F.col("reported_time") >= F.lit(dt.datetime.combine(as_of, dt.time()))).select("entity_id").collect()
+    late = labels.where(F.to_date("reported_time") >= F.lit(as_of)).select("entity_id").collect()
     assert before and late
     assert {r["entity_token"] for r in before}.isdisjoint({r["entity_id"] for r in late})

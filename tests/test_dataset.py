@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from models.dataset import IS_VALIDATION, LABEL, labelled_sample, positives_before
+
+
+def test_positives_are_labels_of_the_right_kind_reported_before_as_of(spark):
+    labels = spark.createDataFrame(
+        [
+            ("msisdn", "a", "fraud", dt.datetime(2026, 5, 2, 23, 59)),
+            ("msisdn", "b", "fraud", dt.datetime(2026, 5, 3, 0, 0)),  # reported on the as-of day: not known
+            ("msisdn", "c", "victim", dt.datetime(2026, 5, 1)),
+            ("account", "d", "mule", dt.datetime(2026, 5, 1)),
+            ("msisdn", None, "fraud", None),
+        ],
+        "entity_type string, entity_id string, label string, reported_time timestamp_ntz",
+    )
+    got = {r["entity_token"] for r in positives_before(labels, entity_type="msisdn", as_of=dt.date(2026, 5, 3)).collect()}
+    assert got == {"a"}
+    got = {r["entity_token"] for r in positives_before(labels, entity_type="account", as_of=dt.date(2026, 5, 3)).collect()}
+    assert got == {"d"}
+
+
+def test_split_puts_a_share_of_few_positives_on_each_side_and_no_entity_on_both(spark):
+    rows = [(f"p{i}", s, 1.0) for i in range(4) for s in ("w1", "w2")]
+    rows += [(f"n{i}", s, 0.0) for i in range(200) for s in ("w1", "w2")]
+    rows.append((None, "w1", None))
+    features = spark.createDataFrame(rows, "entity_token string, snapshot string, x double")
+    positives = spark.createDataFrame([(f"p{i}",) for i in range(4)], "entity_token string")
+    out = labelled_sample(features, positives, max_negatives_per_positive=1000, validation_share=0.25, seed=7).toPandas()
+    positive_sides = out[out[LABEL] == 1].groupby("entity_token")[IS_VALIDATION].agg(["min", "max"])
+    assert (positive_sides["min"] == positive_sides["max"]).all()  # both snapshots of an entity on one side
+    assert positive_sides["min"].sum() == 1  # a quarter of four positives validate
+    sides = out.groupby(out["entity_token"].fillna("null"))[IS_VALIDATION].nunique()
+    assert (sides == 1).all()
+    assert 0.1 < out[out[LABEL] == 0][IS_VALIDATION].mean() < 0.4
+
+
+def test_negatives_are_sampled_down_to_the_cap(spark):
+    rows = [(f"p{i}", 1.0) for i in range(10)] + [(f"n{i}", 0.0) for i in range(5000)]
+    features = spark.createDataFrame(rows, "entity_token string, x double")
+    positives = spark.createDataFrame([(f"p{i}",) for i in range(10)], "entity_token string")
+    out = labelled_sample(features, positives, max_negatives_per_positive=50, validation_share=0.25, seed=7).toPandas()
+    assert (out[LABEL] == 1).sum() == 10
+    assert 350 < (out[LABEL] == 0).sum() < 650
