@@ -47,6 +47,41 @@ class SparkConf:
 class IngestConf:
     amount_ceiling: float
     max_bad_share: float
+    # Great Expectations suites: a YAML file, relative to the project root unless absolute.
+    quality_suites: str
+
+
+SEVERITIES = ("blocking", "warning")
+
+
+@dataclass(frozen=True)
+class ExpectationConf:
+    """One expectation of a suite: a Great Expectations type, its severity and its arguments."""
+
+    type: str
+    severity: str
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SuiteConf:
+    expectations: tuple[ExpectationConf, ...]
+    max_bad_share: float | None = None
+
+
+@dataclass(frozen=True)
+class VolumeConf:
+    feeds: tuple[str, ...]
+    trailing_days: int
+    min_ratio: float
+    max_ratio: float
+    min_median_rows: int
+
+
+@dataclass(frozen=True)
+class QualityConf:
+    volume: VolumeConf
+    suites: dict[str, SuiteConf]
 
 
 @dataclass(frozen=True)
@@ -138,6 +173,32 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is not None or LOCAL_CONF.exists():
         data = _merge(data, _read_yaml(override))
     return _build(Config, data, "")
+
+
+def load_quality(path: str | Path) -> QualityConf:
+    """The suites file named by ``ingest.quality_suites``; each feed of the contract needs a suite."""
+    from fraudgraph.contract import FEEDS
+
+    file = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
+    data = _read_yaml(file)
+    volume = _build(VolumeConf, data.get("volume", {}), "volume.")
+    volume = dataclasses.replace(volume, feeds=tuple(volume.feeds))
+    suites: dict[str, SuiteConf] = {}
+    for feed, suite in (data.get("suites") or {}).items():
+        if feed not in FEEDS:
+            raise FraudError(f"quality suites: {file} names unknown feed {feed!r}")
+        expectations = []
+        for item in suite.get("expectations", []):
+            item = dict(item)
+            kind, severity = item.pop("type", None), item.pop("severity", None)
+            if not kind or severity not in SEVERITIES:
+                raise FraudError(f"quality suites: {feed}: each expectation needs a type and severity blocking|warning")
+            expectations.append(ExpectationConf(kind, severity, item))
+        suites[feed] = SuiteConf(tuple(expectations), suite.get("max_bad_share"))
+    missing = sorted(set(FEEDS) - set(suites))
+    if missing:
+        raise FraudError(f"quality suites: {file} has no suite for {', '.join(missing)}")
+    return QualityConf(volume, suites)
 
 
 def pseudo_key() -> bytes:

@@ -19,3 +19,9 @@ class MissingInput(FraudError):
     """A feed, partition or lake table a job needs is not there."""
 
     exit_code = 4
+
+
+class UnreadableInput(FraudError):
+    """A feed's files cannot be read (corrupted, truncated, not Parquet)."""
+
+    exit_code = 3

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudgraph.contract import AMOUNT_PRECISION, AMOUNT_SCALE, Feed, spark_schema
-from fraudgraph.errors import FraudError, MissingInput, SchemaMismatch
+from fraudgraph.errors import FraudError, MissingInput, SchemaMismatch, UnreadableInput
 from fraudgraph.pseudo import key_fingerprint
 
 DT = "dt"
@@ -93,13 +96,17 @@ class Raw:
         file's schema.
         """
         feed_dir = self.feed_dir(feed)
-        paths = [str(partition_path(feed_dir, d)) for d in days]
+        paths = [str(partition_path(feed_dir, d)) for d in days if partition_path(feed_dir, d).is_dir()]
+        if not paths:  # days with no delivery at all: no row, the contract's columns
+            empty = spark.createDataFrame([], spark_schema(feed))
+            return empty.withColumn(DT, F.lit(None).cast("string"))
         try:
             df = spark.read.option("basePath", str(feed_dir)).option("mergeSchema", "true").parquet(*paths)
             df.schema  # noqa: B018 -- resolve now, so a broken file fails inside this try
         except Exception as exc:  # Spark raises AnalysisException, SparkException and friends
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SchemaMismatch(f"feed {feed.name}: cannot read {len(paths)} partition(s) under {feed_dir}: {reason[:300]}") from None
+            error = SchemaMismatch if "merge" in reason.lower() else UnreadableInput
+            raise error(f"feed {feed.name}: cannot read {len(paths)} partition(s) under {feed_dir}: {reason[:300]}") from None
         return conform(df, feed).withColumn(DT, F.col(DT).cast("string"))
 
 
@@ -231,6 +238,63 @@ class Lake:
         return self.read_clean(spark, feed, days)
 
 
-def write_partitions(df: DataFrame, table_dir: Path) -> None:
-    """Write ``df`` partitioned by ``dt``, replacing exactly the partitions it holds."""
-    df.write.mode("overwrite").partitionBy(DT).parquet(str(table_dir))
+STAGING_PREFIX = ".staging-"
+TRASH_PREFIX = ".trash-"
+# Fault injection for the crash tests: "trash:N" stops the process right after
+# the N-th old partition was moved aside, before its replacement moves in.
+CRASH_AT_ENV = "FRAUDGRAPH_CRASH_AT"
+
+
+def _crash_point(stage: str, count: int) -> None:
+    if os.environ.get(CRASH_AT_ENV) == f"{stage}:{count}":
+        os._exit(70)
+
+
+def recover(root: Path) -> list[Path]:
+    """Undo what a killed write left: put moved-aside partitions back where none replaced them.
+
+    Returns the partitions restored. Staging folders of dead runs are removed.
+    """
+    restored = []
+    for trash in sorted(root.rglob(f"{TRASH_PREFIX}*")):
+        if not trash.is_dir():
+            continue
+        table_dir = trash.parent / trash.name[len(TRASH_PREFIX) :].rsplit("-", 1)[0]
+        for part in sorted(trash.iterdir()):
+            final = table_dir / part.name
+            if not final.exists():
+                part.rename(final)
+                restored.append(final)
+        shutil.rmtree(trash, ignore_errors=True)
+    for staging in root.rglob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(staging, ignore_errors=True)
+    return restored
+
+
+def write_partitions(df: DataFrame, table_dir: Path, *, days: list[str] | None = None) -> None:
+    """Replace the table's partitions for ``days`` (default: the ``dt`` values ``df`` holds) with ``df``'s rows.
+
+    Spark writes aside into a staging folder; then each partition is swapped
+    in by two renames (old aside, new in), so a run killed during the Spark
+    write leaves every partition as it was, and one killed between renames
+    leaves each partition either old or new (:func:`recover` puts back an old
+    one whose new one never arrived). A day in ``days`` with no row in ``df``
+    loses its partition: the table then holds exactly what this run wrote.
+    """
+    run = uuid.uuid4().hex[:12]
+    staging = table_dir.parent / f"{STAGING_PREFIX}{table_dir.name}-{run}"
+    trash = table_dir.parent / f"{TRASH_PREFIX}{table_dir.name}-{run}"
+    df.write.mode("overwrite").partitionBy(DT).parquet(str(staging))
+    staged = {p.name: p for p in staging.glob(f"{DT}=*") if p.is_dir()}
+    targets = sorted(staged) if days is None else sorted({f"{DT}={d}" for d in days})
+    table_dir.mkdir(parents=True, exist_ok=True)
+    trash.mkdir(parents=True, exist_ok=True)
+    for count, name in enumerate(targets, start=1):
+        final = table_dir / name
+        if final.exists():
+            final.rename(trash / name)
+            _crash_point("trash", count)
+        if name in staged:
+            staged[name].rename(final)
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)

@@ -31,8 +31,6 @@ def build_session(conf: SparkConf, *, extra: dict[str, str] | None = None) -> Sp
         .config("spark.sql.session.timeZone", SESSION_TIME_ZONE)
         # dt= folders stay strings: a date in a path is a name, not a value to infer.
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-        # Overwrite replaces only the partitions a write touches (idempotent re-runs).
-        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.parquet.compression.codec", "zstd")
         .config("spark.ui.showConsoleProgress", "false")
     )

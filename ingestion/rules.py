@@ -8,6 +8,7 @@ ingest job splits on it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -17,6 +18,7 @@ from fraudgraph.lake import DT
 from fraudgraph.pseudo import normalise_col
 
 REASON = "reason"
+DUPLICATE_DELIVERY = "duplicate_delivery"
 MAX_DURATION_S = 86_400
 
 # The column whose normalised value must be unique within a partition.
@@ -78,25 +80,35 @@ def with_reason(df: DataFrame, feed: C.Feed, *, amount_ceiling: float) -> DataFr
     Rules: required columns present (identifiers must normalise to something),
     values in their allowed sets, event time inside its ``dt`` partition,
     duration 0..86,400 s, amounts above 0 and below ``amount_ceiling``, and a
-    unique key per partition (the first copy of a duplicate is kept, the
-    others get ``duplicate_<key>``). Expects the contract's columns plus ``dt``.
+    unique key per partition (of rows sharing a key, the first is kept and the
+    others get ``duplicate_<key>``). Exact copies of a row get
+    ``duplicate_delivery`` first: a double delivery, not bad data. Expects the
+    contract's columns plus ``dt``.
     """
     rules = [*_required(feed), *_feed_rules(feed, amount_ceiling)]
     # A comparison with a null is null, never a reason by itself: nulls are the
     # job of the null_* rules, which come first.
     reason = F.coalesce(*[F.when(cond, F.lit(code)) for code, cond in rules], F.lit(None).cast("string"))
     df = df.withColumn(REASON, reason)
+    # One window, one shuffle: rows grouped by their key (by every column where
+    # a feed has no key) and ordered so that exact copies sit side by side.
     key = UNIQUE_KEYS.get(feed.name)
     if key is None:
-        return df
-    key_col = feed.column(key)
-    normalised = normalise_col(key_col.identifier, F.col(key)) if key_col.identifier else F.trim(F.col(key))
+        group = [F.col(c) for c in feed.column_names]
+    else:
+        key_col = feed.column(key)
+        group = [normalise_col(key_col.identifier, F.col(key)) if key_col.identifier else F.trim(F.col(key))]
     # Good rows first, then a total order over every column, so the same copy wins on every run.
     order = [F.col(REASON).isNotNull()] + [F.col(c).asc_nulls_last() for c in feed.column_names]
-    rank = F.row_number().over(Window.partitionBy(F.col(DT), normalised).orderBy(*order))
+    window = Window.partitionBy(F.col(DT), *group).orderBy(*order)
+    # A row equal in every column to the one before it is a copy from a double
+    # delivery: not bad data, kept aside as duplicate_delivery.
+    rank = F.row_number().over(window)
+    is_copy = reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.lag(c).over(window)) for c in feed.column_names])
+    is_key_clash = F.lit(False) if key is None else (F.col(REASON).isNull() & group[0].isNotNull() & (rank > 1))
     return df.withColumn(
         REASON,
-        F.when(F.col(REASON).isNull() & normalised.isNotNull() & (rank > 1), F.lit(f"duplicate_{key}")).otherwise(
-            F.col(REASON)
-        ),
+        F.when((rank > 1) & F.coalesce(is_copy, F.lit(False)), F.lit(DUPLICATE_DELIVERY))
+        .when(is_key_clash, F.lit(f"duplicate_{key}"))
+        .otherwise(F.col(REASON)),
     )

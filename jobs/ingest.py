@@ -1,19 +1,34 @@
-"""fraud ingest: validate, pseudonymise and write every feed's partitions in a range."""
+"""fraud ingest: validate, quarantine, pseudonymise and write every feed's partitions in a range.
+
+Order of a run: every feed's schema is checked before anything is written;
+then, feed by feed, row rules mark broken rows, the Great Expectations suite
+and the volume check run over a masked view, the quarantine is written, and
+the clean rows are written only when nothing blocking failed. The report
+(JSON and HTML) is written whatever happened; a blocked run then stops with
+the first blocking reason.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import time
+import uuid
+from dataclasses import asdict
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fraudgraph.config import Config
-from fraudgraph.contract import FEEDS, Feed
-from fraudgraph.errors import FraudError
-from fraudgraph.lake import DT, Lake, Raw, days_between, write_partitions
-from ingestion import REASON, clean_feed
+from fraudgraph import contract as C
+from fraudgraph.config import Config, QualityConf, load_quality
+from fraudgraph.errors import FraudError, UnreadableInput
+from fraudgraph.lake import DT, Lake, Raw, days_between, recover, write_partitions
+from fraudgraph.pseudo import normalise_col
+from ingestion.pseudonymise import pseudonymise
+from ingestion.quality import ExpectationResult, run_suite, validation_view, volume_results
+from ingestion.report import write_report
+from ingestion.rules import DUPLICATE_DELIVERY, REASON, with_reason
 
 log = logging.getLogger(__name__)
 
@@ -22,74 +37,151 @@ class QualityGateFailed(FraudError):
     exit_code = 5
 
 
-def _ingest_feed(cfg: Config, lake: Lake, feed: Feed, raw_df: DataFrame, days: list[dt.date], key: bytes) -> dict:
-    rows_df = clean_feed(raw_df, feed, key=key, amount_ceiling=cfg.ingest.amount_ceiling).cache()
-    counts = {
-        (r[DT], r["reason"]): r["n"] for r in rows_df.groupBy(DT, REASON).agg(F.count(F.lit(1)).alias("n")).collect()
-    }
+def _known_keys(raw_dfs: dict[str, DataFrame], feed: str, column: str, kind: str) -> DataFrame | None:
+    """Normalised identifiers of the latest snapshot of ``feed`` in this run, for reference checks."""
+    if feed not in raw_dfs:
+        return None
+    snapshot = raw_dfs[feed]
+    latest = snapshot.agg(F.max(DT)).first()[0]
+    return snapshot.where(F.col(DT) == latest).select(normalise_col(kind, F.col(column)).alias("key"))
+
+
+def _volume_history(lake: Lake) -> dict[str, dict[str, int]]:
+    path = lake.table("quality", "volumes.json")
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _ingest_feed(
+    cfg: Config, quality: QualityConf, lake: Lake, feed: C.Feed, raw_df: DataFrame, days: list[dt.date], *,
+    key: bytes, known_df: DataFrame | None, history: dict[str, int],
+) -> tuple[dict, list[ExpectationResult], list[str]]:
+    suite = quality.suites[feed.name]
+    started = time.perf_counter()
+    rows_df = raw_df.transform(with_reason, feed, amount_ceiling=cfg.ingest.amount_ceiling).cache()
+    view_df = validation_view(rows_df, feed, known_df=known_df).cache()
+    try:
+        counts = {(r[DT], r[REASON]): r["n"] for r in view_df.groupBy(DT, REASON).agg(F.count(F.lit(1)).alias("n")).collect()}
+    except Exception as exc:  # a file whose footer read fine but whose pages do not
+        raise UnreadableInput(f"feed {feed.name}: cannot read its rows: {str(exc).strip().splitlines()[0][:300]}") from None
+    validation_started = time.perf_counter()
+    # A snapshot's suite looks at its latest copy only: a key is unique within a copy, not across days.
+    suite_df = view_df.where(F.col(DT) == max(d.isoformat() for d in days)) if feed.kind == "snapshot" else view_df
+    results = run_suite(suite_df, feed.name, suite, params={"amount_ceiling": cfg.ingest.amount_ceiling})
+    validation_seconds = time.perf_counter() - validation_started
+    day_names = [d.isoformat() for d in days]
+    if feed.name in quality.volume.feeds:
+        per_day = {d: sum(n for (day, _), n in counts.items() if day == d.isoformat()) for d in days}
+        past = {dt.date.fromisoformat(d): n for d, n in history.items() if d not in day_names}
+        results += volume_results(feed.name, per_day, past, quality.volume)
     rows_in = sum(counts.values())
-    bad = {}
+    reasons: dict[str, int] = {}
     for (_, reason), n in counts.items():
         if reason is not None:
-            bad[reason] = bad.get(reason, 0) + n
-    bad_total = sum(bad.values())
-    write_partitions(rows_df.where(F.col(REASON).isNotNull()), lake.quarantine(feed))
-    bad_share = bad_total / rows_in if rows_in else 0.0
-    if bad_share > cfg.ingest.max_bad_share:
-        rows_df.unpersist()
-        top = max(bad, key=bad.get)
-        raise QualityGateFailed(
-            f"feed {feed.name}: {bad_total} of {rows_in} rows broke row rules ({bad_share:.1%} > "
-            f"{cfg.ingest.max_bad_share:.1%} allowed; most: {top} x{bad[top]}); kept in {lake.quarantine(feed)}"
+            reasons[reason] = reasons.get(reason, 0) + n
+    bad = sum(n for r, n in reasons.items() if r != DUPLICATE_DELIVERY)
+    bad_share = bad / rows_in if rows_in else 0.0
+    max_bad = suite.max_bad_share if suite.max_bad_share is not None else cfg.ingest.max_bad_share
+    blocking = [
+        f"feed {feed.name}: {r.expectation}"
+        + (f" on {r.column}" if r.column else "")
+        + (f" failed ({r.unexpected_percent:.1f}% unexpected)" if r.unexpected_percent is not None else f" failed: {r.observed}")
+        for r in results
+        if r.is_blocking_failure
+    ]
+    if bad_share > max_bad:
+        top = max((r for r in reasons if r != DUPLICATE_DELIVERY), key=reasons.get)
+        blocking.insert(
+            0,
+            f"feed {feed.name}: {bad} of {rows_in} rows broke row rules ({bad_share:.1%} > {max_bad:.1%} allowed; "
+            f"most: {top} x{reasons[top]}); kept in {lake.quarantine(feed)}",
         )
-    write_partitions(rows_df.where(F.col(REASON).isNull()).drop(REASON), lake.clean(feed))
+    out_df = rows_df.transform(pseudonymise, feed, key=key)
+    write_partitions(out_df.where(F.col(REASON).isNotNull()), lake.quarantine(feed), days=day_names)
+    if not blocking:
+        write_partitions(out_df.where(F.col(REASON).isNull()).drop(REASON), lake.clean(feed), days=day_names)
+    view_df.unpersist()
     rows_df.unpersist()
-    log.info("ingested %s: %d rows, %d quarantined, days %s..%s", feed.name, rows_in, bad_total, days[0], days[-1])
-    return {
-        "days": [d.isoformat() for d in days],
+    log.info("%s: %d rows, %d quarantined, %s", feed.name, rows_in, sum(reasons.values()), "blocked" if blocking else "written")
+    summary = {
+        "days": day_names,
         "rows_in": rows_in,
-        "rows_clean": rows_in - bad_total,
-        "rows_quarantined": bad_total,
-        "quarantine_reasons": dict(sorted(bad.items())),
+        "rows_clean": rows_in - sum(reasons.values()),
+        "rows_quarantined": sum(reasons.values()),
+        "bad_share": bad_share,
+        "max_bad_share": max_bad,
+        "quarantine_reasons": dict(sorted(reasons.items())),
+        "rows_per_day": {d: sum(n for (day, _), n in counts.items() if day == d) for d in day_names},
+        "status": "blocked" if blocking else "written",
+        "seconds": round(time.perf_counter() - started, 2),
+        "seconds_suite": round(validation_seconds, 2),
     }
+    return summary, results, blocking
 
 
 def run_ingest(
     spark: SparkSession, cfg: Config, *, raw: Raw, lake: Lake, first: dt.date, last: dt.date, key: bytes
 ) -> dict:
-    """Ingest every feed for ``first``..``last``; returns the per-feed summary also written to the lake.
+    """Ingest every feed for ``first``..``last``; returns the report's summary and where the report is.
 
-    Event feeds take their partitions in the range; snapshot feeds those in
-    range and the latest before it. An event feed with no partition in the
-    range is recorded as empty, not an error (a quiet day is possible); a
-    missing feed folder or a schema mismatch stops the run.
+    Event feeds take their partitions in the range, snapshot feeds those in
+    range and the latest before it. A day of an event feed with no partition,
+    once the feed has started, is a day with no event: the volume check
+    decides whether that is acceptable. Raises :class:`QualityGateFailed`
+    after writing the quarantine and the report when something blocking
+    failed; the clean tables of the blocked feeds are left as they were.
     """
     if first > last:
         raise FraudError(f"--from {first} is after --to {last}")
     lake.check_key(key)
-    plan = {name: raw.days_to_read(feed, first, last) for name, feed in FEEDS.items()}
-    # Every feed's schema is checked before anything is written.
-    raw_dfs = {name: raw.read(spark, FEEDS[name], days) for name, days in plan.items() if days}
-    summary: dict[str, dict] = {}
-    for name, days in plan.items():
-        feed = FEEDS[name]
-        if days:
-            summary[name] = _ingest_feed(cfg, lake, feed, raw_dfs[name], days, key)
-        else:
-            summary[name] = {"days": [], "rows_in": 0, "rows_clean": 0, "rows_quarantined": 0, "quarantine_reasons": {}}
-        # An event feed's day with no partition, once the feed has started, is a day
-        # with no event (logged, not an error); days before its first partition
-        # stay un-ingested, so a window reaching back there is known to be incomplete.
+    recover(lake.root)
+    quality = load_quality(cfg.ingest.quality_suites)
+    plan = {name: raw.days_to_read(feed, first, last) for name, feed in C.FEEDS.items()}
+    for name, feed in C.FEEDS.items():
         started = raw.days(feed)[:1]
-        quiet = (
-            sorted(d for d in set(days_between(first, last)) - set(days) if started and d >= started[0])
-            if feed.kind == "event"
-            else []
+        if feed.kind == "event" and started:
+            plan[name] = sorted(set(plan[name]) | {d for d in days_between(first, last) if d >= started[0]})
+    # Every feed's schema is checked before anything is written.
+    raw_dfs = {name: raw.read(spark, C.FEEDS[name], days) for name, days in plan.items() if days}
+    known = {
+        "calls": _known_keys(raw_dfs, "subscribers", "msisdn", C.MSISDN),
+        "sms": _known_keys(raw_dfs, "subscribers", "msisdn", C.MSISDN),
+        "transactions": _known_keys(raw_dfs, "accounts", "account_id", C.ACCOUNT),
+    }
+    volumes = _volume_history(lake)
+    feeds: dict[str, dict] = {}
+    expectations: list[dict] = []
+    blocking: list[str] = []
+    for name, days in plan.items():
+        if not days:
+            continue
+        summary, results, blocked = _ingest_feed(
+            cfg, quality, lake, C.FEEDS[name], raw_dfs[name], days,
+            key=key, known_df=known.get(name), history=volumes.get(name, {}),
         )
-        if quiet:
-            log.warning("feed %s: no partition for %d day(s), first %s", name, len(quiet), quiet[0])
-        lake.mark_ingested(feed, days + quiet)
-    report = lake.table("quality", f"ingest_{first}_{last}.json")
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"from": str(first), "to": str(last), "feeds": summary}, indent=2) + "\n")
-    return {"report": str(report), "feeds": summary}
+        feeds[name] = summary
+        expectations += [asdict(r) for r in results]
+        blocking += blocked
+        if not blocked:
+            lake.mark_ingested(C.FEEDS[name], days)
+            volumes.setdefault(name, {}).update(summary["rows_per_day"])
+    lake.table("quality").mkdir(parents=True, exist_ok=True)
+    lake.table("quality", "volumes.json").write_text(json.dumps(volumes, indent=1, sort_keys=True) + "\n")
+    report = {
+        "run_id": uuid.uuid4().hex[:12],
+        "generated_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "lake": str(lake.root),
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "status": "blocked" if blocking else "passed",
+        "blocking_reasons": blocking,
+        "feeds": feeds,
+        "expectations": expectations,
+    }
+    json_path, html_path = write_report(report, lake.table("quality"), f"ingest_{first}_{last}")
+    if blocking:
+        raise QualityGateFailed(f"{blocking[0]} (report: {html_path})")
+    return {
+        "report_html": str(html_path),
+        "report_json": str(json_path),
+        "feeds": {n: {k: f[k] for k in ("rows_in", "rows_clean", "rows_quarantined", "quarantine_reasons")} for n, f in feeds.items()},
+    }

@@ -140,11 +140,38 @@ def write_contract_world(spark: SparkSession, root: Path, *, people: int = 240, 
         add("exposure_sources", day, ("src-1", "breach", "courier waybills", START))
         add("exposures", day, ("src-1", people_ids[d], None, "name,msisdn,address", day))
 
+    write_feeds(spark, world.raw, rows)
+    return world
+
+
+def write_feeds(spark: SparkSession, raw: Path, rows: dict[str, dict[dt.date, list[tuple]]]) -> None:
+    """Write rows (feed -> day -> tuples in contract column order) as ``raw/<feed>/dt=<day>/`` Parquet."""
     for feed, by_day in rows.items():
         flat = [(*row, day.isoformat()) for day, feed_rows in by_day.items() for row in feed_rows]
         # Python datetimes are wall-clock times; build them as such, then store
         # zone-aware timestamps the way a Spark producer in China time would.
         df = spark.createDataFrame(flat, SCHEMAS[feed].replace("timestamp", "timestamp_ntz") + ", dt string")
         df = df.select([F.col(c).cast("timestamp").alias(c) if t == "timestamp_ntz" else F.col(c) for c, t in df.dtypes])
-        df.repartition(1, "dt").write.mode("overwrite").partitionBy("dt").parquet(str(world.raw / feed))
-    return world
+        df.repartition(1, "dt").write.mode("overwrite").partitionBy("dt").parquet(str(raw / feed))
+
+
+def mini_rows(days: int, *, calls_per_day: int = 30, start: dt.date = START) -> dict[str, dict[dt.date, list[tuple]]]:
+    """A few valid rows of every feed for each of ``days`` days: the smallest world ingestion accepts."""
+    rows: dict[str, dict[dt.date, list[tuple]]] = {name: {} for name in SCHEMAS}
+    for d in range(days):
+        day = start + dt.timedelta(days=d)
+        noon = dt.datetime.combine(day, dt.time(12))
+        rows["subscribers"][day] = [
+            (_mobile(i), "11010519491231002X", dt.date(2020, 1, 1), "postpaid", "Chengdu", "active") for i in range(5)
+        ]
+        rows["calls"][day] = [
+            (f"c{d}-{i}", _mobile(i % 5), _mobile((i + 1) % 5), noon + dt.timedelta(minutes=i), 30 + i, "490154203237518", None)
+            for i in range(calls_per_day)
+        ]
+        rows["sms"][day] = [(f"s{d}-{i}", _mobile(i), _mobile(i + 1), noon, False) for i in range(3)]
+        rows["accounts"][day] = [(f"62000000000{i}", None, _mobile(i), "B01", dt.date(2020, 1, 1), "personal") for i in range(3)]
+        rows["transactions"][day] = [(f"t{d}-{i}", "620000000000", "620000000001", Decimal("10.00"), noon, "mobile") for i in range(3)]
+        rows["exposures"][day] = [("src-1", _mobile(d % 5), None, "name,msisdn", day)]
+        rows["exposure_sources"][day] = [("src-1", "breach", "courier waybills", START)]
+        rows["labels"][day] = [("msisdn", _mobile(d % 5), "legit", noon, "analyst", None)]
+    return rows

@@ -17,20 +17,22 @@ def test_calls_rules_give_one_reason_per_broken_row(spark):
         ("c1", "+86 138-0013-8000", "13900139000", T(2026, 5, 1, 9), 60, "35-209900-176148-1", "cell"),
         ("c2", "13800138000", None, T(2026, 5, 1, 9), 60, None, None),  # null callee
         ("c3", "13800138000", "13900139000", T(2026, 5, 1, 9), -5, None, None),
-        ("c1", "+86 138-0013-8000", "13900139000", T(2026, 5, 1, 9), 60, "35-209900-176148-1", "cell"),  # same event twice
+        ("c1", "+86 138-0013-8000", "13900139000", T(2026, 5, 1, 9), 60, "35-209900-176148-1", "cell"),  # delivered twice
+        ("c1", "13800138000", "13900139000", T(2026, 5, 1, 9), 61, None, None),  # another event under the same id
         ("c4", "13800138000", "13900139000", T(2026, 5, 2, 0, 1), 10, None, None),  # next day's event
         ("c5", " - ", "13900139000", T(2026, 5, 1, 9), 10, None, None),  # caller with no digit
     ]
     raw = spark.createDataFrame(rows, spark_schema(CALLS)).selectExpr("*", "'2026-05-01' AS dt")
-    out = {(r["call_id"], r["reason"]) for r in clean_feed(raw, CALLS, key=KEY, amount_ceiling=1e7).collect()}
-    assert out == {
-        ("c1", None),
+    out = sorted((r["call_id"], r["reason"] or "") for r in clean_feed(raw, CALLS, key=KEY, amount_ceiling=1e7).collect())
+    assert out == [
+        ("c1", ""),
         ("c1", "duplicate_call_id"),
+        ("c1", "duplicate_delivery"),
         ("c2", "null_callee"),
         ("c3", "duration_out_of_range"),
         ("c4", "time_outside_partition"),
         ("c5", "null_caller"),
-    }
+    ]
 
 
 def test_identifiers_leave_as_tokens_and_numbers_keep_their_class(spark):

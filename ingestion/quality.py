@@ -1,0 +1,198 @@
+"""Quality gates: Great Expectations suites over a masked view of each feed, and daily volumes.
+
+The suites are data (``conf/base/quality.yaml``); this module builds what
+they look at and runs them. A suite never sees a raw identifier: the view
+holds masked identifiers and facts derived before masking (number class,
+check-digit validity, whether a row touches a known subscriber or account).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import os
+import statistics
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from fraudgraph import contract as C
+from fraudgraph.config import ExpectationConf, SuiteConf, VolumeConf
+from fraudgraph.lake import DT
+from fraudgraph.pseudo import normalise_col
+from ingestion.identifiers import is_valid_id_number, is_valid_imei, mask
+from ingestion.pseudonymise import CLASS_SUFFIX, number_class
+from ingestion.rules import REASON
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = 5
+# Which columns tie a feed to the operator's or the bank's own parties.
+REFERENCE = {
+    "calls": ("touches_subscriber", C.MSISDN, ("caller", "callee")),
+    "sms": ("touches_subscriber", C.MSISDN, ("sender", "receiver")),
+    "transactions": ("touches_account", C.ACCOUNT, ("src_account", "dst_account")),
+}
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    """What one expectation found: JSON-ready, examples already masked."""
+
+    feed: str
+    expectation: str
+    column: str | None
+    severity: str
+    success: bool
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    observed: Any = None
+    examples: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_blocking_failure(self) -> bool:
+        return self.severity == "blocking" and not self.success
+
+
+def validation_view(raw_df: DataFrame, feed: C.Feed, *, known_df: DataFrame | None = None) -> DataFrame:
+    """Raw rows (with ``dt`` and ``reason``) as a suite sees them: masked identifiers plus derived facts.
+
+    ``known_df`` holds one column ``key`` of normalised identifiers the feed's
+    parties are checked against (subscribers' numbers for calls and SMS, the
+    bank's account numbers for transfers); without it no reference column
+    is added.
+    """
+    out: list[Column] = []
+    for column in feed.columns:
+        col = F.col(column.name)
+        if feed.name == "labels" and column.name == "entity_id":
+            is_account = F.lower(F.trim(F.col("entity_type"))) == C.ACCOUNT
+            out.append(F.when(is_account, mask(C.ACCOUNT, col)).otherwise(mask(C.MSISDN, col)).alias(column.name))
+            continue
+        if column.identifier is None:
+            out.append(col)
+            continue
+        out.append(mask(column.identifier, col).alias(column.name))
+        if column.identifier == C.MSISDN:
+            out.append(number_class(col).alias(column.name + CLASS_SUFFIX))
+        elif column.identifier == C.ID_NUMBER:
+            out.append(is_valid_id_number(col).alias(column.name + "_valid"))
+        elif column.identifier == C.IMEI:
+            out.append(is_valid_imei(col).alias(column.name + "_valid"))
+    if feed.event_time is not None:
+        out.append((F.date_format(F.col(feed.event_time), "yyyy-MM-dd") == F.col(DT)).alias("in_partition"))
+    reference = REFERENCE.get(feed.name)
+    if reference is not None and known_df is not None:
+        name, kind, columns = reference
+        known = known_df.select(F.col("key")).distinct()
+        flags = []
+        for i, column in enumerate(columns):
+            flag = f"_known_{i}"
+            raw_df = raw_df.join(
+                known.select(F.col("key").alias(f"_key_{i}"), F.lit(True).alias(flag)),
+                normalise_col(kind, F.col(column)) == F.col(f"_key_{i}"),
+                how="left",
+            )
+            flags.append(F.coalesce(F.col(flag), F.lit(False)))
+        out.append((flags[0] | flags[1]).alias(name))
+    out += [F.col(DT), F.col(REASON)]
+    return raw_df.select(out)
+
+
+def _expectation(conf: ExpectationConf, params: dict[str, Any]):
+    import great_expectations as gx
+
+    class_name = "".join(part.capitalize() for part in conf.type.split("_"))
+    cls = getattr(gx.expectations, class_name, None)
+    if cls is None:
+        raise ValueError(f"unknown Great Expectations expectation {conf.type!r}")
+    kwargs = {k: (float(v.format(**params)) if isinstance(v, str) and "{" in v else v) for k, v in conf.kwargs.items()}
+    return cls(**kwargs)
+
+
+@functools.cache
+def _context():
+    """One ephemeral context per process: building one costs more than a small suite's run."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+def run_suite(view_df: DataFrame, feed: str, suite: SuiteConf, *, params: dict[str, Any]) -> list[ExpectationResult]:
+    """Validate ``view_df`` (cache it first) with the feed's suite; one result per expectation."""
+    import great_expectations as gx
+
+    context = _context()
+    batch = (
+        context.data_sources.add_spark(name=f"{feed}-{uuid.uuid4().hex[:8]}")
+        .add_dataframe_asset(name=feed)
+        .add_batch_definition_whole_dataframe("run")
+        .get_batch(batch_parameters={"dataframe": view_df})
+    )
+    gx_suite = gx.ExpectationSuite(name=feed)
+    for conf in suite.expectations:
+        gx_suite.add_expectation(_expectation(conf, params))
+    validation = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
+    results = []
+    for conf, result in zip(suite.expectations, validation.results, strict=True):
+        found = result.result or {}
+        results.append(
+            ExpectationResult(
+                feed=feed,
+                expectation=conf.type,
+                column=conf.kwargs.get("column"),
+                severity=conf.severity,
+                success=bool(result.success),
+                unexpected_count=found.get("unexpected_count"),
+                unexpected_percent=found.get("unexpected_percent"),
+                observed=found.get("observed_value"),
+                examples=[str(v) for v in (found.get("partial_unexpected_list") or [])][:EXAMPLES],
+                kwargs={k: v for k, v in conf.kwargs.items() if k != "column"},
+            )
+        )
+    return results
+
+
+def volume_results(
+    feed: str, counts: dict[dt.date, int], history: dict[dt.date, int], conf: VolumeConf
+) -> list[ExpectationResult]:
+    """Each day's row count against the median of up to ``trailing_days`` earlier days.
+
+    ``history`` holds counts of days ingested before (this run's own earlier
+    days count too). A day with no earlier day to compare with, or whose
+    trailing median is under ``min_median_rows``, is not judged.
+    """
+    known = dict(history)
+    results = []
+    for day in sorted(counts):
+        previous = [known[d] for d in sorted(known) if d < day][-conf.trailing_days :]
+        known[day] = counts[day]
+        if not previous or statistics.median(previous) < conf.min_median_rows:
+            continue
+        median = statistics.median(previous)
+        ratio = counts[day] / median if median else None
+        for severity, ok, bound in (
+            ("blocking", ratio is None or ratio >= conf.min_ratio, f">= {conf.min_ratio}"),
+            ("warning", ratio is None or ratio <= conf.max_ratio, f"<= {conf.max_ratio}"),
+        ):
+            results.append(
+                ExpectationResult(
+                    feed=feed,
+                    expectation="daily_volume_vs_trailing_median",
+                    column=None,
+                    severity=severity,
+                    success=ok,
+                    observed={"day": day.isoformat(), "rows": counts[day], "trailing_median": median, "ratio": ratio},
+                    kwargs={"ratio": bound, "trailing_days": conf.trailing_days},
+                )
+            )
+    return results
