@@ -33,7 +33,7 @@ def main() -> None:
     if not (world / "truth" / "world.json").exists():
         simulate_world(world, people=args.people, days=args.days, seed=1)
     meta = json.loads((world / "truth" / "world.json").read_text())
-    first, last = meta["start"], meta["end"]
+    first, last = meta["parameters"]["start"], meta["parameters"]["end"]
     cfg = load_config()
     spark = build_session(
         SparkConf(master="local[2]", app_name="fraudgraph-bench", shuffle_partitions=8, driver_memory="12g", extra={})
