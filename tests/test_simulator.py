@@ -17,12 +17,12 @@ import pytest
 
 from fraudgraph.contract import FEEDS, arrow_schema
 from simulator import WorldSummary, simulate_world
+from tests.oracles import gb11643_valid, luhn_valid
 
 PEOPLE, DAYS, SEED = 3000, 14, 11
 START = date(2026, 3, 1)
 END = START + timedelta(days=DAYS - 1)
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
-GB11643_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +51,6 @@ def normalise_msisdn(raw: str) -> str:
     if len(digits) == 15 and digits.startswith("00861"):
         return digits[4:]
     return digits
-
-
-def gb11643_valid(id_number: str) -> bool:
-    if len(id_number) != 18:
-        return False
-    body, check = id_number[:17], id_number[17]
-    total = sum(int(d) * w for d, w in zip(body, GB11643_WEIGHTS, strict=True))
-    return body.isdigit() and "10X98765432"[total % 11] == check
-
-
-def luhn_valid(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
 
 
 def fraud_calls(root: Path) -> pd.DataFrame:
