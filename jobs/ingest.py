@@ -37,13 +37,14 @@ class QualityGateFailed(FraudError):
     exit_code = 5
 
 
-def _known_keys(raw_dfs: dict[str, DataFrame], feed: str, column: str, kind: str) -> DataFrame | None:
+def _known_keys(
+    raw_dfs: dict[str, DataFrame], plan: dict[str, list[dt.date]], feed: str, column: str, kind: str
+) -> DataFrame | None:
     """Normalised identifiers of the latest snapshot of ``feed`` in this run, for reference checks."""
     if feed not in raw_dfs:
         return None
-    snapshot = raw_dfs[feed]
-    latest = snapshot.agg(F.max(DT)).first()[0]
-    return snapshot.where(F.col(DT) == latest).select(normalise_col(kind, F.col(column)).alias("key"))
+    latest = max(plan[feed]).isoformat()
+    return raw_dfs[feed].where(F.col(DT) == latest).select(normalise_col(kind, F.col(column)).alias("key"))
 
 
 def _volume_history(lake: Lake) -> dict[str, dict[str, int]]:
@@ -69,8 +70,9 @@ def _ingest_feed(
     results = run_suite(suite_df, feed.name, suite, params={"amount_ceiling": cfg.ingest.amount_ceiling})
     validation_seconds = time.perf_counter() - validation_started
     day_names = [d.isoformat() for d in days]
+    rows_per_day = {d: sum(n for (day, _), n in counts.items() if day == d) for d in day_names}
     if feed.name in quality.volume.feeds:
-        per_day = {d: sum(n for (day, _), n in counts.items() if day == d.isoformat()) for d in days}
+        per_day = {dt.date.fromisoformat(d): n for d, n in rows_per_day.items()}
         past = {dt.date.fromisoformat(d): n for d, n in history.items() if d not in day_names}
         results += volume_results(feed.name, per_day, past, quality.volume)
     rows_in = sum(counts.values())
@@ -110,7 +112,7 @@ def _ingest_feed(
         "bad_share": bad_share,
         "max_bad_share": max_bad,
         "quarantine_reasons": dict(sorted(reasons.items())),
-        "rows_per_day": {d: sum(n for (day, _), n in counts.items() if day == d) for d in day_names},
+        "rows_per_day": rows_per_day,
         "status": "blocked" if blocking else "written",
         "seconds": round(time.perf_counter() - started, 2),
         "seconds_suite": round(validation_seconds, 2),
@@ -143,9 +145,9 @@ def run_ingest(
     # Every feed's schema is checked before anything is written.
     raw_dfs = {name: raw.read(spark, C.FEEDS[name], days) for name, days in plan.items() if days}
     known = {
-        "calls": _known_keys(raw_dfs, "subscribers", "msisdn", C.MSISDN),
-        "sms": _known_keys(raw_dfs, "subscribers", "msisdn", C.MSISDN),
-        "transactions": _known_keys(raw_dfs, "accounts", "account_id", C.ACCOUNT),
+        "calls": _known_keys(raw_dfs, plan, "subscribers", "msisdn", C.MSISDN),
+        "sms": _known_keys(raw_dfs, plan, "subscribers", "msisdn", C.MSISDN),
+        "transactions": _known_keys(raw_dfs, plan, "accounts", "account_id", C.ACCOUNT),
     }
     volumes = _volume_history(lake)
     feeds: dict[str, dict] = {}

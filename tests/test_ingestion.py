@@ -6,10 +6,16 @@ import datetime as dt
 
 from fraudgraph.contract import CALLS, SUBSCRIBERS, spark_schema
 from fraudgraph.pseudo import token
-from ingestion import clean_feed
+from ingestion.pseudonymise import pseudonymise
+from ingestion.rules import with_reason
 
 KEY = b"k"
 T = dt.datetime
+
+
+def clean_feed(raw, feed, *, key, amount_ceiling):
+    """Rules then tokens, composed as the ingest job composes them."""
+    return raw.transform(with_reason, feed, amount_ceiling=amount_ceiling).transform(pseudonymise, feed, key=key)
 
 
 def test_calls_rules_give_one_reason_per_broken_row(spark):
