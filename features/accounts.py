@@ -1,24 +1,64 @@
-"""Per bank account flow features over a look-back window.
+"""Per bank account features over a look-back window: money flows and the money network.
 
 Input tables are the lake's clean feeds (tokens): transactions
 ``src_account, dst_account, amount, txn_time, channel`` and the accounts
-snapshot for the window's last day. Each transfer is read once and becomes an
-outgoing row for its source and an incoming row for its destination.
+snapshot ``account_id, holder_id_number, bound_msisdn, open_date,
+account_type`` for the window's last day.
+
+How the transaction table is read, so that no step costs more than the
+table's size times a small bound:
+
+- each transfer becomes an outgoing row for its source and an incoming row
+  for its destination ("sides"); flow, amount and time aggregates group those;
+- dwell times and gaps come from one window over each account's own sides,
+  ordered by time (never a join of an account's transfers with each other);
+- everything about the network is computed on the pair graph: one edge per
+  (src, dst) pair with a non-ATM transfer in the window. Counterparties'
+  degrees, fan-in relatedness, hops to cash-out and return flow are joins on
+  that edge list, iterated a bounded number of hops. Nodes with more than
+  ``hub_degree`` counterparties are not passed through in the path searches
+  (a payroll or merchant account would multiply the paths by its degree and
+  is not a laundering hop).
+
+Counterparties outside the bank's snapshot (other banks, ATM terminals) are
+graph nodes: they have degrees and can close a cycle, but get no row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from features.common import ENTITY, count_if, require_columns, safe_ratio
 
 TXN_COLUMNS = ("src_account", "dst_account", "amount", "txn_time", "channel")
-ACCOUNT_COLUMNS = ("account_id", "open_date", "account_type")
+ACCOUNT_COLUMNS = ("account_id", "holder_id_number", "bound_msisdn", "open_date", "account_type")
 
-ACCOUNT_FEATURES = (
+ATM_CHANNEL = "atm"
+# Whole hundreds of CNY: what a person types when the amount is agreed, not billed.
+ROUND_AMOUNT = 100
+# An incoming transfer counts as forwarded when an outgoing one follows within these hours.
+FORWARD_HOURS = (1, 24)
+# A node passes money through when it sends on between these shares of what it received.
+PASS_THROUGH_BAND = (0.8, 1.25)
+# A transfer is atypical for its payer when it differs from the payer's median amount by more
+# than this share of that median (a payer who always sends about the same sum suddenly does not).
+ATYPICAL_AMOUNT_SHARE = 0.5
+# Peers' pass-through ratios are clipped here before averaging: one peer with a tiny inflow
+# would otherwise dominate the mean.
+PASS_THROUGH_CLIP = 2.0
+# Forward hops searched for an ATM withdrawal; an account with none that close gets MAX + 1.
+MAX_CASH_OUT_HOPS = 3
+# Return flow is searched over 2, 3 and 4 transfers; none within that gives 5.
+NO_RETURN = 5
+# Default cap on a node's distinct counterparties for it to be passed through in path searches.
+HUB_DEGREE = 500
+
+SECONDS_PER_HOUR = 3600.0
+
+FLOW_FEATURES = (
     "in_count",
     "in_amount",
     "in_distinct",
@@ -33,37 +73,117 @@ ACCOUNT_FEATURES = (
     "is_corporate",
 )
 
+NETWORK_FEATURES = (
+    # counterparties and fan-in/fan-out shape
+    "counterparties",
+    "reciprocal_counterparties",
+    "in_per_payer",
+    "out_per_payee",
+    "in_top_payer_share",
+    "out_top_payee_share",
+    "out_max_same_day_payee",
+    # amount and time regularity
+    "in_min_amount",
+    "out_min_amount",
+    "in_amount_cv",
+    "out_amount_cv",
+    "round_amount_share",
+    "in_atypical_share",
+    "out_atypical_share",
+    "gap_median_hours",
+    "gap_cv",
+    "busiest_day_share",
+    # dwell time from money in to money out
+    "dwell_min_hours",
+    "dwell_median_hours",
+    "forwarded_1h_share",
+    "forwarded_24h_share",
+    # fan-in from unrelated payers
+    "payers_single_payee_share",
+    "payers_mean_out_distinct",
+    "unrelated_payers",
+    "unrelated_payer_share",
+    # identity
+    "holder_accounts",
+    "msisdn_accounts",
+    "has_shared_msisdn",
+    # cash-out, neighbourhood, return flow
+    "hops_to_cash_out",
+    "peers_mean_in_distinct",
+    "peers_max_in_distinct",
+    "peers_mean_out_distinct",
+    "peers_max_out_distinct",
+    "peers_mean_pass_through",
+    "peers_pass_through_share",
+    "peers_mean_atypical_share",
+    "peers_max_atypical_share",
+    "triangles",
+    "clustering",
+    "peers_mean_triangles",
+    "cycle3_paths",
+    "cycle4_midpoints",
+    "return_flow_hops",
+    "peers_return_flow_share",
+)
 
-def account_features(
-    transactions_df: DataFrame, accounts_df: DataFrame, *, as_of: dt.date, window_days: int
-) -> DataFrame:
-    """One row per account of the bank's snapshot with a transfer in the window ending ``as_of``.
+ACCOUNT_FEATURES = FLOW_FEATURES + NETWORK_FEATURES
 
-    Output: ``entity_token`` then :data:`ACCOUNT_FEATURES`. Amounts are CNY as
-    doubles; counts are 0 for a direction with no transfer; ratios are null
-    when their denominator is 0. Counterparties outside the bank are peers,
-    never rows.
+# Internal node / edge column names of the pair graph.
+SRC = "src"
+DST = "dst"
+NODE = "node"
+
+
+def _reuse(df: DataFrame) -> DataFrame:
+    """Materialise ``df`` on first use and cut its lineage (no checkpoint folder needed)."""
+    return df  # df.localCheckpoint(eager=False)
+
+
+def _cv(values: Column) -> Column:
+    """Coefficient of variation; null with fewer than two values or a zero mean."""
+    return safe_ratio(F.stddev_samp(values), F.abs(F.avg(values)))
+
+
+def _with_atypical_amount(txn_df: DataFrame) -> DataFrame:
+    """Add ``is_atypical``: the amount is far from its payer's median amount in the window.
+
+    A per-payer median joined back on the payer (a table of payers, not of
+    transfers); null when the amount is null.
     """
-    require_columns(transactions_df, TXN_COLUMNS, "account_features transactions")
-    require_columns(accounts_df, ACCOUNT_COLUMNS, "account_features accounts")
-    first = as_of - dt.timedelta(days=window_days - 1)
-    day = F.to_date("txn_time")
-    txn = transactions_df.where((day >= F.lit(first)) & (day <= F.lit(as_of)))
+    medians = txn_df.groupBy("src_account").agg(F.median(F.col("amount").cast("double")).alias("payer_median"))
+    amount = F.col("amount").cast("double")
+    return txn_df.join(medians, on="src_account", how="left").withColumn(
+        "is_atypical", F.abs(amount - F.col("payer_median")) > ATYPICAL_AMOUNT_SHARE * F.abs(F.col("payer_median"))
+    )
 
-    def side(token: str, peer: str, is_out: bool):
+
+def _sides(txn_df: DataFrame) -> DataFrame:
+    """One row per (account, transfer) side: ``ENTITY, peer, is_out, amount, is_atm, is_atypical, day, ts``."""
+
+    def side(token: str, peer: str, is_out: bool) -> Column:
         return F.struct(
             F.col(token).alias(ENTITY),
             F.col(peer).alias("peer"),
             F.lit(is_out).alias("is_out"),
             F.col("amount").cast("double").alias("amount"),
-            (F.col("channel") == "atm").alias("is_atm"),
+            F.coalesce(F.col("channel") == ATM_CHANNEL, F.lit(False)).alias("is_atm"),
+            F.col("is_atypical").alias("is_atypical"),
             F.to_date("txn_time").alias("day"),
+            F.col("txn_time").cast("timestamp").cast("long").alias("ts"),
         )
 
-    sides = txn.select(F.explode(F.array(side("src_account", "dst_account", True), side("dst_account", "src_account", False))).alias("s")).select("s.*")
+    return (
+        txn_df.select(F.explode(F.array(side("src_account", "dst_account", True), side("dst_account", "src_account", False))).alias("s"))
+        .select("s.*")
+        .where(F.col(ENTITY).isNotNull())
+    )
+
+
+def _flow_features(sides_df: DataFrame) -> DataFrame:
     out = F.col("is_out")
     amount = F.col("amount")
-    flows = sides.groupBy(ENTITY).agg(
+    is_round = (amount >= ROUND_AMOUNT) & (F.pmod(amount, F.lit(float(ROUND_AMOUNT))) == 0)
+    return sides_df.groupBy(ENTITY).agg(
         count_if(~out).alias("in_count"),
         F.sum(F.when(~out, amount).otherwise(0.0)).alias("in_amount"),
         F.count_distinct(F.when(~out, F.col("peer"))).alias("in_distinct"),
@@ -73,14 +193,394 @@ def account_features(
         F.count_distinct(F.when(out, F.col("peer"))).alias("out_distinct"),
         F.sum(F.when(out & F.col("is_atm"), amount).otherwise(0.0)).alias("out_atm_amount"),
         F.count_distinct("day").alias("active_days"),
+        F.count_distinct("peer").alias("counterparties"),
+        F.min(F.when(~out, amount)).alias("in_min_amount"),
+        F.min(F.when(out, amount)).alias("out_min_amount"),
+        _cv(F.when(~out, amount)).alias("in_amount_cv"),
+        _cv(F.when(out, amount)).alias("out_amount_cv"),
+        safe_ratio(count_if(is_round), F.count(amount)).alias("round_amount_share"),
+        safe_ratio(count_if(~out & F.col("is_atypical")), F.count(F.when(~out, F.col("is_atypical")))).alias(
+            "in_atypical_share"
+        ),
+        safe_ratio(count_if(out & F.col("is_atypical")), F.count(F.when(out, F.col("is_atypical")))).alias(
+            "out_atypical_share"
+        ),
     )
-    accounts = accounts_df.select(
+
+
+def _pair_side_features(sides_df: DataFrame) -> DataFrame:
+    """Shape of the account's counterparties: reciprocity, concentration, repeats (unknown peers left out)."""
+    out = F.col("is_out")
+    per_day = sides_df.where(F.col("peer").isNotNull()).groupBy(ENTITY, "peer", "day").agg(
+        count_if(out).alias("out_n"),
+        count_if(~out).alias("in_n"),
+        F.sum(F.when(out, F.col("amount"))).alias("out_amt"),
+        F.sum(F.when(~out, F.col("amount"))).alias("in_amt"),
+    )
+    per_peer = per_day.groupBy(ENTITY, "peer").agg(
+        F.sum("out_n").alias("out_n"),
+        F.sum("in_n").alias("in_n"),
+        F.sum("out_amt").alias("out_amt"),
+        F.sum("in_amt").alias("in_amt"),
+        F.max("out_n").alias("out_max_day"),
+    )
+    has_out = F.col("out_n") > 0
+    has_in = F.col("in_n") > 0
+    return per_peer.groupBy(ENTITY).agg(
+        count_if(has_out & has_in).alias("reciprocal_counterparties"),
+        safe_ratio(F.sum("in_n"), count_if(has_in)).alias("in_per_payer"),
+        safe_ratio(F.sum("out_n"), count_if(has_out)).alias("out_per_payee"),
+        safe_ratio(F.max("in_amt"), F.sum("in_amt")).alias("in_top_payer_share"),
+        safe_ratio(F.max("out_amt"), F.sum("out_amt")).alias("out_top_payee_share"),
+        F.max("out_max_day").alias("out_max_same_day_payee"),
+    )
+
+
+def _timing_features(sides_df: DataFrame) -> DataFrame:
+    """Dwell from each incoming transfer to the next outgoing one, gaps and the busiest day.
+
+    The next outgoing transfer is the first at or after the incoming one's
+    time (a same-timestamp transfer counts as forwarded at once); an incoming
+    transfer followed by none has no dwell and is not forwarded.
+    """
+    by_time = Window.partitionBy(ENTITY).orderBy("ts")
+    ahead = by_time.rangeBetween(0, Window.unboundedFollowing)
+    timed = sides_df.where(F.col("ts").isNotNull()).select(
+        ENTITY,
+        "is_out",
+        "amount",
+        "day",
+        ((F.min(F.when(F.col("is_out"), F.col("ts"))).over(ahead) - F.col("ts")) / SECONDS_PER_HOUR).alias("dwell_h"),
+        ((F.col("ts") - F.lag("ts").over(by_time)) / SECONDS_PER_HOUR).alias("gap_h"),
+    )
+    incoming = ~F.col("is_out")
+    dwell = F.when(incoming, F.col("dwell_h"))
+    in_amount = F.sum(F.when(incoming, F.col("amount")))
+
+    def forwarded_within(hours: int) -> Column:
+        return safe_ratio(F.sum(F.when(incoming & (F.col("dwell_h") <= hours), F.col("amount")).otherwise(0.0)), in_amount)
+
+    timing = timed.groupBy(ENTITY).agg(
+        F.min(dwell).alias("dwell_min_hours"),
+        F.median(dwell).alias("dwell_median_hours"),
+        forwarded_within(FORWARD_HOURS[0]).alias("forwarded_1h_share"),
+        forwarded_within(FORWARD_HOURS[1]).alias("forwarded_24h_share"),
+        F.median("gap_h").alias("gap_median_hours"),
+        _cv(F.col("gap_h")).alias("gap_cv"),
+    )
+    busiest = (
+        sides_df.groupBy(ENTITY, "day")
+        .count()
+        .groupBy(ENTITY)
+        .agg(safe_ratio(F.max("count"), F.sum("count")).alias("busiest_day_share"))
+    )
+    return timing.join(busiest, on=ENTITY, how="full")
+
+
+def _pair_graph(txn_df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(edges, atm_sources): money edges ``src, dst`` and the nodes with an ATM withdrawal.
+
+    Self-transfers and rows with a null end are not edges.
+    """
+    is_atm = F.coalesce(F.col("channel") == ATM_CHANNEL, F.lit(False))
+    pairs = (
+        txn_df.where(F.col("src_account").isNotNull() & F.col("dst_account").isNotNull())
+        .where(F.col("src_account") != F.col("dst_account"))
+        .groupBy(F.col("src_account").alias(SRC), F.col("dst_account").alias(DST))
+        .agg(F.max(~is_atm).alias("has_transfer"), F.max(is_atm).alias("has_atm"))
+    )
+    edges = pairs.where("has_transfer").select(SRC, DST)
+    atm_sources = pairs.where("has_atm").select(F.col(SRC).alias(NODE)).distinct()
+    return edges, atm_sources
+
+
+def _node_stats(edges_df: DataFrame, sides_df: DataFrame, *, hub_degree: int) -> DataFrame:
+    """Per graph node: ``n_in, n_out, pass_through, atypical_share, is_pass_through, is_hub``."""
+    out_deg = edges_df.groupBy(F.col(SRC).alias(NODE)).agg(F.count("*").alias("n_out"))
+    in_deg = edges_df.groupBy(F.col(DST).alias(NODE)).agg(F.count("*").alias("n_in"))
+    out = F.col("is_out")
+    money = sides_df.groupBy(F.col(ENTITY).alias(NODE)).agg(
+        F.sum(F.when(~out, F.col("amount"))).alias("amt_in"),
+        F.sum(F.when(out, F.col("amount"))).alias("amt_out"),
+        F.avg(F.col("is_atypical").cast("double")).alias("atypical_share"),
+    )
+    ratio = safe_ratio(F.coalesce(F.col("amt_out"), F.lit(0.0)), F.col("amt_in"))
+    return (
+        out_deg.join(in_deg, on=NODE, how="full")
+        .join(money, on=NODE, how="left")
+        .select(
+            NODE,
+            F.coalesce(F.col("n_in"), F.lit(0)).alias("n_in"),
+            F.coalesce(F.col("n_out"), F.lit(0)).alias("n_out"),
+            ratio.alias("pass_through"),
+            "atypical_share",
+            F.coalesce(ratio.between(*PASS_THROUGH_BAND), F.lit(False)).alias("is_pass_through"),
+            ((F.coalesce(F.col("n_in"), F.lit(0)) + F.coalesce(F.col("n_out"), F.lit(0))) > hub_degree).alias("is_hub"),
+        )
+    )
+
+
+def _neighbours(edges_df: DataFrame) -> DataFrame:
+    """Undirected money neighbours: ``ENTITY, peer`` once per pair."""
+    return (
+        edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias("peer"))
+        .union(edges_df.select(F.col(DST).alias(ENTITY), F.col(SRC).alias("peer")))
+        .distinct()
+    )
+
+
+def _payer_features(
+    edges_df: DataFrame, neighbours_df: DataFrame, nodes_df: DataFrame, holders_df: DataFrame
+) -> DataFrame:
+    """Fan-in: how many of an account's payers are unrelated to each other.
+
+    Two payers of the same account are related when one sent money to the
+    other in the window or they share a holder token. Payers that are hubs
+    are not expanded (counted unrelated unless they share a holder).
+    """
+    pays = edges_df.select(F.col(SRC).alias("payer"), F.col(DST).alias(ENTITY))
+    payer_stats = pays.join(nodes_df.withColumnRenamed(NODE, "payer"), on="payer", how="left")
+    shape = payer_stats.groupBy(ENTITY).agg(
+        F.count("*").alias("payers"),
+        safe_ratio(count_if(F.col("n_out") == 1), F.count("*")).alias("payers_single_payee_share"),
+        F.avg("n_out").alias("payers_mean_out_distinct"),
+    )
+    small = nodes_df.where(~F.col("is_hub")).select(F.col(NODE).alias("payer"))
+    payer_links = neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other"))
+    linked_by_money = (
+        pays.join(small, on="payer", how="inner")
+        .join(payer_links, on="payer", how="inner")
+        .join(pays.select(F.col("payer").alias("other"), ENTITY), on=["other", ENTITY], how="left_semi")
+        .select(ENTITY, "payer")
+    )
+    holder_payers = pays.join(holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", how="inner")
+    shared_holder = (
+        holder_payers.groupBy(ENTITY, "holder").agg(F.count("*").alias("n")).where(F.col("n") > 1).drop("n")
+    )
+    linked_by_holder = holder_payers.join(shared_holder, on=[ENTITY, "holder"], how="left_semi").select(ENTITY, "payer")
+    linked = (
+        linked_by_money.union(linked_by_holder).distinct().groupBy(ENTITY).agg(F.count("*").alias("linked_payers"))
+    )
+    unrelated = F.col("payers") - F.coalesce(F.col("linked_payers"), F.lit(0))
+    return shape.join(linked, on=ENTITY, how="left").select(
+        ENTITY,
+        "payers_single_payee_share",
+        "payers_mean_out_distinct",
+        unrelated.alias("unrelated_payers"),
+        safe_ratio(unrelated, F.col("payers")).alias("unrelated_payer_share"),
+    )
+
+
+def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame) -> DataFrame:
+    """Fewest transfers from a node to cash at an ATM: 1 = it withdraws itself; absent = none within the cap.
+
+    A breadth-first search backwards from the withdrawing nodes, one join of
+    the edge list per hop.
+    """
+    reached = atm_sources_df.withColumn("hops", F.lit(1))
+    frontier = atm_sources_df
+    for hops in range(2, MAX_CASH_OUT_HOPS + 1):
+        frontier = (
+            edges_df.join(frontier.withColumnRenamed(NODE, DST), on=DST, how="inner")
+            .select(F.col(SRC).alias(NODE))
+            .distinct()
+            .join(reached, on=NODE, how="left_anti")
+        )
+        reached = reached.union(frontier.withColumn("hops", F.lit(hops)))
+    return reached.withColumnRenamed(NODE, ENTITY)
+
+
+def _return_flow(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
+    """Money sent that comes back: ``cycle2`` peers, ``cycle3_paths``, ``cycle4_midpoints``, ``return_flow_hops``.
+
+    Paths follow the pair graph's direction, pass through non-hub nodes only
+    and are bounded at 4 transfers: 2-paths ``A -> x -> y`` are built once
+    and closed by an edge ``y -> A`` (3) or by a 2-path ``y -> z -> A`` (4).
+    Only nodes with some return flow get a row.
+    """
+    small = nodes_df.where(~F.col("is_hub")).select(NODE)
+    via_small = edges_df.join(small.withColumnRenamed(NODE, SRC), on=SRC, how="left_semi")
+    first = edges_df.select(F.col(SRC).alias("a"), F.col(DST).alias("x"))
+    second = via_small.select(F.col(SRC).alias("x"), F.col(DST).alias("y"))
+    two_paths = first.join(second, on="x", how="inner").where(F.col("a") != F.col("y"))
+    closing = via_small.select(F.col(SRC).alias("y"), F.col(DST).alias("a"))
+    cycle2 = first.join(closing.select(F.col("y").alias("x"), "a"), on=["a", "x"], how="left_semi")
+    cycle2 = cycle2.groupBy("a").agg(F.count("*").alias("cycle2"))
+    cycle3 = (
+        two_paths.join(closing, on=["y", "a"], how="left_semi")
+        .groupBy("a")
+        .agg(F.count_distinct("x", "y").alias("cycle3_paths"))
+    )
+    reach2 = two_paths.select("a", "y").distinct()
+    back2 = reach2.join(small.select(F.col(NODE).alias("a")), on="a", how="left_semi").select(
+        F.col("a").alias("y"), F.col("y").alias("a")
+    )
+    cycle4 = reach2.join(back2, on=["a", "y"], how="left_semi").groupBy("a").agg(F.count("*").alias("cycle4_midpoints"))
+    found = cycle2.join(cycle3, on="a", how="full").join(cycle4, on="a", how="full")
+    hops = (
+        F.when(F.col("cycle2") > 0, 2)
+        .when(F.col("cycle3_paths") > 0, 3)
+        .when(F.col("cycle4_midpoints") > 0, 4)
+        .otherwise(NO_RETURN)
+    )
+    return found.select(
+        F.col("a").alias(ENTITY),
+        F.coalesce(F.col("cycle3_paths"), F.lit(0)).alias("cycle3_paths"),
+        F.coalesce(F.col("cycle4_midpoints"), F.lit(0)).alias("cycle4_midpoints"),
+        hops.alias("return_flow_hops"),
+    )
+
+
+def _peer_features(
+    neighbours_df: DataFrame, nodes_df: DataFrame, returns_df: DataFrame, triangles_df: DataFrame
+) -> DataFrame:
+    """Mean and max of the money neighbours' degrees, pass-through, atypical amounts and triangles."""
+    peers = (
+        neighbours_df.join(nodes_df.withColumnRenamed(NODE, "peer"), on="peer", how="inner")
+        .join(returns_df.select(F.col(ENTITY).alias("peer"), F.lit(True).alias("has_return")), on="peer", how="left")
+        .join(triangles_df.select(F.col(ENTITY).alias("peer"), "triangles"), on="peer", how="left")
+    )
+    return peers.groupBy(ENTITY).agg(
+        F.avg("n_in").alias("peers_mean_in_distinct"),
+        F.max("n_in").alias("peers_max_in_distinct"),
+        F.avg("n_out").alias("peers_mean_out_distinct"),
+        F.max("n_out").alias("peers_max_out_distinct"),
+        # least() skips nulls: a peer with no inflow must stay out of the mean, not count as the clip.
+        F.avg(F.when(F.col("pass_through").isNotNull(), F.least(F.col("pass_through"), F.lit(PASS_THROUGH_CLIP)))).alias(
+            "peers_mean_pass_through"
+        ),
+        F.avg(F.col("is_pass_through").cast("double")).alias("peers_pass_through_share"),
+        F.avg(F.col("has_return").isNotNull().cast("double")).alias("peers_return_flow_share"),
+        F.avg("atypical_share").alias("peers_mean_atypical_share"),
+        F.max("atypical_share").alias("peers_max_atypical_share"),
+        F.avg(F.coalesce(F.col("triangles"), F.lit(0))).alias("peers_mean_triangles"),
+    )
+
+
+def _triangles(neighbours_df: DataFrame) -> DataFrame:
+    """Undirected triangles through each node and its clustering coefficient (nodes in a triangle only).
+
+    Each undirected edge is oriented from the lower to the higher (degree,
+    token) end, so a triangle is listed exactly once as two edges leaving its
+    lowest node plus a closing edge, and no node expands more than about
+    sqrt(edges) wedges (the usual bound of degree-ordered triangle listing).
+    """
+    undirected = neighbours_df
+    degree = undirected.groupBy(ENTITY).agg(F.count("*").alias("deg"))
+    rank = F.struct(F.col("deg"), F.col(ENTITY))
+    ranked = degree.select(ENTITY, rank.alias("rank"))
+    oriented = (
+        undirected.join(ranked, on=ENTITY, how="inner")
+        .join(ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")), on="peer", how="inner")
+        .where(F.col("rank") < F.col("peer_rank"))
+        .select(F.col(ENTITY).alias("u"), F.col("peer").alias("v"))
+    )
+    wedges = oriented.join(oriented.select("u", F.col("v").alias("w")), on="u", how="inner").where(F.col("v") < F.col("w"))
+    closed = wedges.join(
+        undirected.select(F.col(ENTITY).alias("v"), F.col("peer").alias("w")), on=["v", "w"], how="left_semi"
+    )
+    counts = (
+        closed.select(F.explode(F.array("u", "v", "w")).alias(ENTITY)).groupBy(ENTITY).agg(F.count("*").alias("triangles"))
+    )
+    pairs = F.col("deg") * (F.col("deg") - 1) / 2
+    return counts.join(degree, on=ENTITY, how="inner").select(
+        ENTITY, "triangles", safe_ratio(F.col("triangles"), pairs).alias("clustering")
+    )
+
+
+def _identity_features(accounts_df: DataFrame, as_of: dt.date) -> DataFrame:
+    """Snapshot facts: age, type, and how many accounts share the holder or the bound number."""
+    accounts = accounts_df.where(F.col("account_id").isNotNull()).dropDuplicates(["account_id"])
+    per_holder = Window.partitionBy("holder_id_number")
+    per_msisdn = Window.partitionBy("bound_msisdn")
+    holder_accounts = F.when(F.col("holder_id_number").isNotNull(), F.count("*").over(per_holder))
+    msisdn_accounts = F.when(F.col("bound_msisdn").isNotNull(), F.count("*").over(per_msisdn))
+    return accounts.select(
         F.col("account_id").alias(ENTITY),
+        F.col("holder_id_number").alias("holder"),
         F.datediff(F.lit(as_of), F.col("open_date")).alias("account_age_days"),
         (F.col("account_type") == "corporate").cast("int").alias("is_corporate"),
-    ).dropDuplicates([ENTITY])
+        holder_accounts.alias("holder_accounts"),
+        msisdn_accounts.alias("msisdn_accounts"),
+        F.coalesce(msisdn_accounts > 1, F.lit(False)).cast("int").alias("has_shared_msisdn"),
+    )
+
+
+def account_features(
+    transactions_df: DataFrame,
+    accounts_df: DataFrame,
+    *,
+    as_of: dt.date,
+    window_days: int,
+    hub_degree: int = HUB_DEGREE,
+) -> DataFrame:
+    """One row per account of the bank's snapshot with a transfer in the window ending ``as_of``.
+
+    Output: ``entity_token`` then :data:`ACCOUNT_FEATURES` (the flow
+    aggregates :data:`FLOW_FEATURES`, then :data:`NETWORK_FEATURES`).
+
+    - Amounts are CNY as doubles. Counts are 0 for a direction with no
+      transfer; ratios, means, medians, minima and coefficients of variation
+      are null when there is nothing to take them over (no incoming transfer,
+      fewer than two amounts or gaps, no money neighbour).
+    - ``counterparties`` and the in/out distinct counts include ATM terminals;
+      the network features use money edges only (pairs with a non-ATM
+      transfer), so an account whose only transfers are ATM withdrawals has
+      null ``peers_*`` and ``payers_*`` features and 0 unrelated payers.
+    - Dwell: hours from each incoming transfer to the next outgoing one (any
+      channel); ``forwarded_1h_share``/``forwarded_24h_share`` weigh incoming
+      transfers by amount.
+    - ``hops_to_cash_out``: 1 when the account withdraws at an ATM itself, k
+      when money it sends reaches a withdrawing node in k - 1 transfers, and
+      ``MAX_CASH_OUT_HOPS + 1`` (4) when none within the cap. The graph is the
+      window's pairs, not time-ordered paths.
+    - Return flow: ``reciprocal_counterparties`` (2 transfers),
+      ``cycle3_paths`` (distinct ``x, y`` with A -> x -> y -> A),
+      ``cycle4_midpoints`` (distinct y reached from A in 2 transfers that
+      reach A in 2), ``return_flow_hops`` the fewest of 2/3/4 or 5 for none.
+    - ``holder_accounts``/``msisdn_accounts``: accounts of the snapshot with
+      the same holder/bound number token, null when the token is null;
+      ``has_shared_msisdn`` is 1 when the bound number serves several accounts.
+    - Rows with a null account on one side count for the other side only and
+      are no graph edge; null amounts count as transfers but add nothing;
+      transfers without a time, or outside the window, are ignored.
+      Self-transfers count in the flows but are no edge.
+
+    Nodes with more than ``hub_degree`` distinct money counterparties are not
+    passed through when searching payer links and return-flow paths, which
+    bounds the cost of those searches.
+    """
+    require_columns(transactions_df, TXN_COLUMNS, "account_features transactions")
+    require_columns(accounts_df, ACCOUNT_COLUMNS, "account_features accounts")
+    first = as_of - dt.timedelta(days=window_days - 1)
+    day = F.to_date("txn_time")
+    txn = transactions_df.where((day >= F.lit(first)) & (day <= F.lit(as_of)))
+
+    # Tables read by several features are materialised once (lazily, on the first action): the
+    # plan stays small and each is computed once rather than once per feature that reads it.
+    sides = _reuse(_sides(_with_atypical_amount(txn)))
+    edges, atm_sources = _pair_graph(txn)
+    edges = _reuse(edges)
+    neighbours = _reuse(_neighbours(edges))
+    nodes = _reuse(_node_stats(edges, sides, hub_degree=hub_degree))
+    identity = _reuse(_identity_features(accounts_df, as_of))
+    returns = _reuse(_return_flow(edges, nodes))
+    triangles = _reuse(_triangles(neighbours))
+    cash_out = _hops_to_cash_out(edges, atm_sources)
+
+    counts = ["reciprocal_counterparties", "cycle3_paths", "cycle4_midpoints", "unrelated_payers", "triangles"]
     return (
-        accounts.join(flows, on=ENTITY, how="inner")
+        identity.join(_flow_features(sides), on=ENTITY, how="inner")
+        .join(_pair_side_features(sides), on=ENTITY, how="left")
+        .join(_timing_features(sides), on=ENTITY, how="left")
+        .join(_payer_features(edges, neighbours, nodes, identity.where(F.col("holder").isNotNull())), on=ENTITY, how="left")
+        .join(_peer_features(neighbours, nodes, returns, triangles), on=ENTITY, how="left")
+        .join(returns, on=ENTITY, how="left")
+        .join(triangles, on=ENTITY, how="left")
+        .join(cash_out, on=ENTITY, how="left")
+        .fillna(0, subset=counts)
+        .withColumn("return_flow_hops", F.coalesce(F.col("return_flow_hops"), F.lit(NO_RETURN)))
+        .withColumn("hops_to_cash_out", F.coalesce(F.col("hops"), F.lit(MAX_CASH_OUT_HOPS + 1)))
         .withColumn("out_atm_share", safe_ratio(F.col("out_atm_amount"), F.col("out_amount")))
         .withColumn("pass_through_ratio", safe_ratio(F.col("out_amount"), F.col("in_amount")))
         .select(ENTITY, *ACCOUNT_FEATURES)

@@ -96,6 +96,28 @@ class TrainConf:
 
 
 @dataclass(frozen=True)
+class GraphConf:
+    """Thresholds of the network features (features/network.py); defaults are the base configuration's."""
+
+    # A call then a transfer by the called party within this many hours is a money bridge.
+    bridge_hours: int = 24
+    # Only answered calls at least this long can bridge (persuasion takes minutes).
+    bridge_min_call_s: int = 60
+    # A caller with at least this many distinct callees in the window is high-volume.
+    high_volume_contacts: int = 20
+    # Two high-volume callers sharing at least this many callees co-target.
+    co_target_min_overlap: int = 3
+    # Callees dialled by more high-volume callers than this are skipped for caller-caller overlaps (bounds the cost).
+    co_target_max_callers: int = 50
+    # A handset, ID number or bound number shared by more parties than this is a hub, not a strong tie.
+    max_shared: int = 20
+    # A money bridge is a strong tie when at least this many called people paid the account.
+    min_bridge_payers: int = 2
+    # Accounts opened within this many days of the as-of day are fresh.
+    fresh_account_days: int = 90
+
+
+@dataclass(frozen=True)
 class ScoreConf:
     top_reasons: int
 
@@ -115,6 +137,7 @@ class MlflowConf:
 class Config:
     paths: PathsConf
     window: WindowConf
+    graph: GraphConf
     spark: SparkConf
     ingest: IngestConf
     train: TrainConf

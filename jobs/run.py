@@ -1,4 +1,4 @@
-"""fraud run: the daily job — ingest what the window needs, train if no champion exists, score."""
+"""fraud run: the daily job — ingest what the window needs, train if no (current) champion exists, score."""
 
 from __future__ import annotations
 
@@ -26,10 +26,21 @@ def days_needed(cfg: Config, day: dt.date, *, with_training: bool) -> list[dt.da
     return days_between(first, day)
 
 
+def _needs_training(cfg: Config, entity_type: str) -> bool:
+    """No champion yet, or one trained on another feature set than this version computes."""
+    champion = tracking.load_champion(model_name(cfg, entity_type))
+    if champion is None:
+        return True
+    if tuple(champion.features) != FEATURE_SETS[entity_type]:
+        log.warning("%s champion v%s uses another feature set: training a new model", entity_type, champion.version)
+        return True
+    return False
+
+
 def run_daily(spark: SparkSession, cfg: Config, *, raw: Raw, lake: Lake, day: dt.date, key: bytes) -> dict:
     """Ingest the days not yet in the lake (and always ``day`` itself), train when needed, score."""
     tracking.configure(lake)
-    needs_training = any(tracking.load_champion(model_name(cfg, t)) is None for t in FEATURE_SETS)
+    needs_training = any(_needs_training(cfg, t) for t in FEATURE_SETS)
     needed = days_needed(cfg, day, with_training=needs_training)
     ingested = set(lake.ingested_days(C.CALLS))
     missing = [d for d in needed if d not in ingested] or [day]

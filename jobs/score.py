@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from fraudgraph import tracking
 from fraudgraph.config import Config
-from fraudgraph.errors import MissingInput
+from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import DT, Lake, write_partitions
 from jobs.features import materialise_features
 from jobs.train import model_name
@@ -24,11 +24,17 @@ def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     """Write ``LAKE/scores/dt=D`` for every party active in the window ending ``day``."""
     tracking.configure(lake)
     champions = {}
-    features_by_type = materialise_features(spark, lake, day, length=cfg.window.days)
+    features_by_type = materialise_features(spark, lake, day, length=cfg.window.days, graph=cfg.graph)
     for entity_type in features_by_type:
         champion = tracking.load_champion(model_name(cfg, entity_type))
         if champion is None:
             raise MissingInput(f"no champion model for {entity_type}: run fraud train first")
+        missing = [f for f in champion.features if f not in features_by_type[entity_type].columns]
+        if missing:
+            raise FraudError(
+                f"champion {champion.name} v{champion.version} needs features this version does not compute "
+                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): run fraud train first"
+            )
         champions[entity_type] = champion
     scored = [
         score_features(

@@ -37,7 +37,7 @@ def _snapshot_features(spark: SparkSession, cfg: Config, lake: Lake, as_of: dt.d
     per_type: dict[str, list[DataFrame]] = {t: [] for t in FEATURE_SETS}
     for end in snapshot_days(cfg, as_of):
         try:
-            built = materialise_features(spark, lake, end, length=cfg.window.days)
+            built = materialise_features(spark, lake, end, length=cfg.window.days, graph=cfg.graph)
         except MissingInput as exc:
             if end == as_of - dt.timedelta(days=1):
                 raise

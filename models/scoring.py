@@ -67,7 +67,10 @@ def score_features(
             values = batch[list(features)].astype("float64")
             scores = booster.predict(values)
             contributions = booster.predict(values, pred_contrib=True)
-            reasons = reasons_for(contributions, values.to_numpy(), features, top=top_reasons, window_days=window_days)
+            reasons = reasons_for(
+                contributions, values.to_numpy(), features, top=top_reasons, window_days=window_days,
+                entity_type=entity_type,
+            )
             yield pd.DataFrame({ENTITY: batch[ENTITY].to_numpy(), "risk_score": scores, "reasons": reasons})
 
     scored = features_df.select(ENTITY, *[F.col(f).cast("double") for f in features]).mapInPandas(score_batches, _SCORED)

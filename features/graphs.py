@@ -1,0 +1,227 @@
+"""The graphs of one look-back window, as edge lists on Spark.
+
+Every function takes the lake's clean tables (tokens only), already restricted
+to the window by the caller, and returns one row per edge. Vertices of
+different kinds share one id space through a prefix, so the call, money and
+identity graphs can be joined into one graph without collisions:
+
+========  ====================================
+prefix    vertex
+========  ====================================
+``m:``    phone number (msisdn token)
+``a:``    bank account (account token)
+``d:``    handset (IMEI token)
+``i:``    registered ID number (id_number token)
+========  ====================================
+
+Identity links are vertex-to-vertex edges: number to handset (seen as the
+caller's IMEI), number to the ID number it is registered to, account to its
+holder's ID number and account to its bound number. The money bridge links the
+two worlds: number X called party P, and P then paid account A within a set
+number of hours (through an account bound to P's number), giving X -> A.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from features.common import require_columns
+
+SRC = "src"
+DST = "dst"
+KIND = "kind"
+
+NUMBER, ACCOUNT, DEVICE, ID_NUMBER = "m:", "a:", "d:", "i:"
+
+# Identity link kinds (the ``kind`` column of identity_links).
+NUMBER_DEVICE = "number_device"
+NUMBER_ID = "number_id"
+ACCOUNT_ID = "account_id"
+ACCOUNT_NUMBER = "account_number"
+
+CALLS = ("caller", "callee", "start_time", "duration_s", "caller_imei")
+SMS = ("sender", "receiver", "send_time", "has_url")
+TRANSACTIONS = ("src_account", "dst_account", "amount", "txn_time", "channel")
+SUBSCRIBERS = ("msisdn", "id_number")
+ACCOUNTS = ("account_id", "holder_id_number", "bound_msisdn", "open_date")
+
+CALL_EDGE = (SRC, DST, "calls", "answered", "duration_s", "first_time", "last_time")
+SMS_EDGE = (SRC, DST, "messages", "with_url")
+MONEY_EDGE = (SRC, DST, "transfers", "amount", "atm_transfers", "first_time", "last_time")
+LINK = (SRC, DST, KIND)
+BRIDGE_EVENT = (SRC, "payer", "txn_id", DST, "amount", "txn_time", "lag_s")
+BRIDGE = (SRC, DST, "payers", "transfers", "amount", "first_time", "min_lag_s")
+
+
+def vertex(prefix: str, token: Column | str) -> Column:
+    """A prefixed vertex id; null when the token is null."""
+    return F.concat(F.lit(prefix), F.col(token) if isinstance(token, str) else token)
+
+
+def call_graph(calls_df: DataFrame) -> DataFrame:
+    """Directed call graph, one row per (caller, callee) pair.
+
+    Output :data:`CALL_EDGE`: ``calls`` made, ``answered`` (duration > 0),
+    total ``duration_s``, first and last call time. Calls with a null party are
+    dropped; a number calling itself is a self-loop edge.
+    """
+    require_columns(calls_df, CALLS, "call_graph calls")
+    return (
+        calls_df.where(F.col("caller").isNotNull() & F.col("callee").isNotNull())
+        .groupBy(vertex(NUMBER, "caller").alias(SRC), vertex(NUMBER, "callee").alias(DST))
+        .agg(
+            F.count(F.lit(1)).alias("calls"),
+            F.sum((F.col("duration_s") > 0).cast("int")).alias("answered"),
+            F.sum("duration_s").cast("long").alias("duration_s"),
+            F.min("start_time").alias("first_time"),
+            F.max("start_time").alias("last_time"),
+        )
+        .select(*CALL_EDGE)
+    )
+
+
+def sms_graph(sms_df: DataFrame) -> DataFrame:
+    """Directed SMS graph, one row per (sender, receiver): ``messages`` and ``with_url`` counts."""
+    require_columns(sms_df, SMS, "sms_graph sms")
+    return (
+        sms_df.where(F.col("sender").isNotNull() & F.col("receiver").isNotNull())
+        .groupBy(vertex(NUMBER, "sender").alias(SRC), vertex(NUMBER, "receiver").alias(DST))
+        .agg(F.count(F.lit(1)).alias("messages"), F.sum(F.col("has_url").cast("int")).alias("with_url"))
+        .select(*SMS_EDGE)
+    )
+
+
+def money_graph(transactions_df: DataFrame) -> DataFrame:
+    """Directed money graph, one row per (source, destination) account pair.
+
+    Output :data:`MONEY_EDGE`: number of ``transfers``, total ``amount`` (CNY,
+    double), transfers through an ATM, first and last transfer time.
+    """
+    require_columns(transactions_df, TRANSACTIONS, "money_graph transactions")
+    return (
+        transactions_df.where(F.col("src_account").isNotNull() & F.col("dst_account").isNotNull())
+        .groupBy(vertex(ACCOUNT, "src_account").alias(SRC), vertex(ACCOUNT, "dst_account").alias(DST))
+        .agg(
+            F.count(F.lit(1)).alias("transfers"),
+            F.sum(F.col("amount").cast("double")).alias("amount"),
+            F.sum((F.col("channel") == "atm").cast("int")).alias("atm_transfers"),
+            F.min("txn_time").alias("first_time"),
+            F.max("txn_time").alias("last_time"),
+        )
+        .select(*MONEY_EDGE)
+    )
+
+
+def identity_links(calls_df: DataFrame, subscribers_df: DataFrame, accounts_df: DataFrame) -> DataFrame:
+    """Distinct identity links of the window, :data:`LINK` (``kind`` names the link).
+
+    Number to handset comes from the IMEI the caller used; number to ID number
+    from the subscriber snapshot; account to ID number and account to number
+    from the account snapshot. Rows with a null on either side are dropped.
+    """
+    require_columns(calls_df, CALLS, "identity_links calls")
+    require_columns(subscribers_df, SUBSCRIBERS, "identity_links subscribers")
+    require_columns(accounts_df, ACCOUNTS, "identity_links accounts")
+
+    def links(df: DataFrame, src: Column, dst: Column, kind: str) -> DataFrame:
+        return df.select(src.alias(SRC), dst.alias(DST), F.lit(kind).alias(KIND))
+
+    parts = [
+        links(calls_df, vertex(NUMBER, "caller"), vertex(DEVICE, "caller_imei"), NUMBER_DEVICE),
+        links(subscribers_df, vertex(NUMBER, "msisdn"), vertex(ID_NUMBER, "id_number"), NUMBER_ID),
+        links(accounts_df, vertex(ACCOUNT, "account_id"), vertex(ID_NUMBER, "holder_id_number"), ACCOUNT_ID),
+        links(accounts_df, vertex(ACCOUNT, "account_id"), vertex(NUMBER, "bound_msisdn"), ACCOUNT_NUMBER),
+    ]
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    return union.where(F.col(SRC).isNotNull() & F.col(DST).isNotNull()).distinct()
+
+
+def bridge_events(
+    calls_df: DataFrame,
+    transactions_df: DataFrame,
+    accounts_df: DataFrame,
+    *,
+    hours: int,
+    min_duration_s: int,
+) -> DataFrame:
+    """Transfers that followed a call: :data:`BRIDGE_EVENT`, one row per (caller, transfer).
+
+    Number X (``src``) made an answered call of at least ``min_duration_s``
+    to number P (``payer``); within ``hours`` after the call started, an
+    account bound to P transferred money to account A (``dst``), which is not
+    bound to P itself. ``lag_s`` is the shortest call-to-transfer delay when X
+    called P several times. Transfers out of accounts with no bound number
+    never bridge. ``src``, ``payer`` and ``dst`` are vertex ids.
+    """
+    require_columns(calls_df, CALLS, "bridge_events calls")
+    require_columns(transactions_df, (*TRANSACTIONS, "txn_id"), "bridge_events transactions")
+    require_columns(accounts_df, ACCOUNTS, "bridge_events accounts")
+    bound = accounts_df.where(F.col("bound_msisdn").isNotNull()).select(
+        F.col("account_id").alias("payer_account"), F.col("bound_msisdn").alias("payer")
+    ).distinct()
+    # Only transfers out of accounts bound to a number can bridge; attach the number first.
+    paid = transactions_df.join(bound, transactions_df["src_account"] == bound["payer_account"]).select(
+        "payer", "txn_id", "dst_account", F.col("amount").cast("double").alias("amount"), "txn_time"
+    )
+    calls = calls_df.where((F.col("duration_s") >= min_duration_s) & F.col("caller").isNotNull()).select(
+        "caller", F.col("callee").alias("payer"), "start_time"
+    )
+    # Works for timestamps with and without a zone (a cast to long does not).
+    lag = F.timestamp_diff("SECOND", F.col("start_time"), F.col("txn_time"))
+    events = (
+        calls.join(paid, on="payer")
+        .where((lag >= 0) & (lag <= hours * 3600) & (F.col("caller") != F.col("payer")))
+        .groupBy("caller", "txn_id", "payer", "dst_account", "amount", "txn_time")
+        .agg(F.min(lag).alias("lag_s"))
+    )
+    own = bound.select(F.col("payer_account").alias("dst_account"), F.col("payer").alias("_own"))
+    return (
+        events.join(own, on=["dst_account"], how="left")
+        .groupBy("caller", "txn_id", "payer", "dst_account", "amount", "txn_time", "lag_s")
+        .agg(F.max(F.coalesce(F.col("_own") == F.col("payer"), F.lit(False))).alias("_to_own"))
+        .where(~F.col("_to_own"))
+        .select(
+            vertex(NUMBER, "caller").alias(SRC),
+            vertex(NUMBER, "payer").alias("payer"),
+            "txn_id",
+            vertex(ACCOUNT, "dst_account").alias(DST),
+            "amount",
+            "txn_time",
+            "lag_s",
+        )
+    )
+
+
+def money_bridges(events_df: DataFrame) -> DataFrame:
+    """Call-then-transfer edges X -> A from :func:`bridge_events`, :data:`BRIDGE`.
+
+    ``payers`` counts the distinct people X called who then paid A,
+    ``transfers`` and ``amount`` their transfers, ``min_lag_s`` the shortest
+    call-to-transfer delay.
+    """
+    require_columns(events_df, BRIDGE_EVENT, "money_bridges events")
+    return (
+        events_df.groupBy(SRC, DST)
+        .agg(
+            F.count_distinct("payer").alias("payers"),
+            F.count(F.lit(1)).alias("transfers"),
+            F.sum("amount").alias("amount"),
+            F.min("txn_time").alias("first_time"),
+            F.min("lag_s").alias("min_lag_s"),
+        )
+        .select(*BRIDGE)
+    )
+
+
+def undirected(edges_df: DataFrame) -> DataFrame:
+    """Both directions of every edge, distinct ``(src, dst)``, self-loops dropped."""
+    require_columns(edges_df, (SRC, DST), "undirected edges")
+    pairs = edges_df.select(SRC, DST)
+    return (
+        pairs.unionByName(pairs.select(F.col(DST).alias(SRC), F.col(SRC).alias(DST)))
+        .where(F.col(SRC) != F.col(DST))
+        .distinct()
+    )

@@ -1,0 +1,445 @@
+"""Network features: what a number's or an account's neighbourhood says about it.
+
+A single fraud SIM looks like a courier; a ring gives itself away through its
+network. This module builds the window's graphs (:mod:`features.graphs`) and
+turns them into per-entity features:
+
+- identity sharing: handsets shared between numbers, numbers and accounts
+  registered to one ID number, accounts bound to a number;
+- co-targeting: how many of a high-volume caller's callees other high-volume
+  callers also dial, and with how many such callers it shares several callees;
+- neighbourhood: contacts' degrees, contacts and counterparties already
+  labelled fraud or mule;
+- propagated risk: the share of known-fraud vertices one and two hops away in
+  the joint graph (calls, SMS, money, identity links, money bridges), with a
+  vertex's own label never counted (the two-hop walks that return to the
+  vertex itself are subtracted exactly);
+- the strong-tie component: vertices joined by shared handsets, shared ID
+  numbers, bound numbers, call-then-transfer bridges paid by several people and
+  money forwarded by pass-through accounts; its size and make-up, and how many
+  other known-fraud parties it holds;
+- money bridges: people a number called who then paid an account within hours.
+
+Labels enter only as seeds, and only those reported before the as-of day.
+Every output is keyed by ``entity_token`` (the token, without vertex prefix).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from features import graphs as G
+from features.common import ENTITY, require_columns, safe_ratio
+from features.graph_algos import connected_components
+from fraudgraph.config import GraphConf
+
+LABELS = ("entity_type", "entity_id", "label", "reported_time")
+# Vertex prefix -> (entity_type in labels, labels that make a seed).
+SEED_LABELS = {G.NUMBER: ("msisdn", ("fraud",)), G.ACCOUNT: ("account", ("mule", "fraud"))}
+ID = "id"
+SEED = "seed"
+
+PHONE_NETWORK_FEATURES = (
+    "shared_device_numbers",
+    "device_max_numbers",
+    "id_numbers",
+    "id_accounts",
+    "bound_accounts",
+    "contact_mean_degree",
+    "contact_max_degree",
+    "known_fraud_contacts",
+    "callees_hit_by_known_fraud_share",
+    "co_target_share",
+    "co_target_callers",
+    "co_target_max_overlap",
+    "risk_1hop",
+    "risk_2hop",
+    "component_size",
+    "component_numbers",
+    "component_accounts",
+    "component_devices",
+    "component_ids",
+    "component_known_fraud",
+    "bridge_payers",
+    "bridge_accounts",
+    "bridge_amount",
+    "bridge_fresh_accounts",
+    "bridge_payer_share",
+    "bridge_min_lag_h",
+)
+
+ACCOUNT_NETWORK_FEATURES = (
+    "holder_numbers",
+    "known_mule_counterparties",
+    "bridge_callers",
+    "bridge_payers",
+    "bridge_payers_high_volume_caller",
+    "bridge_payers_known_fraud_caller",
+    "bridge_payer_share",
+    "risk_1hop",
+    "risk_2hop",
+    "component_size",
+    "component_numbers",
+    "component_accounts",
+    "component_devices",
+    "component_ids",
+    "component_known_fraud",
+)
+
+_COUNTS = {
+    "shared_device_numbers", "device_max_numbers", "id_numbers", "id_accounts", "bound_accounts",
+    "known_fraud_contacts", "co_target_callers", "co_target_max_overlap", "component_known_fraud",
+    "bridge_payers", "bridge_accounts", "bridge_amount", "bridge_fresh_accounts", "holder_numbers",
+    "known_mule_counterparties", "bridge_callers", "bridge_payers_high_volume_caller",
+    "bridge_payers_known_fraud_caller", "risk_1hop", "risk_2hop",
+}
+_COMPONENT_ONE = {"component_size"}
+
+
+@dataclass(frozen=True)
+class NetworkFeatures:
+    phones: DataFrame
+    accounts: DataFrame
+
+
+def seeds_before(labels_df: DataFrame, *, as_of: dt.date) -> DataFrame:
+    """Vertex ids (``id``) labelled fraud (numbers) or mule/fraud (accounts) on a day before ``as_of``."""
+    require_columns(labels_df, LABELS, "seeds_before labels")
+    day = F.to_date("reported_time")
+    parts = []
+    for prefix, (entity_type, labels) in SEED_LABELS.items():
+        parts.append(
+            labels_df.where(
+                (F.col("entity_type") == entity_type)
+                & F.col("label").isin(list(labels))
+                & (day < F.lit(as_of))
+                & F.col("entity_id").isNotNull()
+            ).select(G.vertex(prefix, "entity_id").alias(ID))
+        )
+    return parts[0].unionByName(parts[1]).distinct()
+
+
+def _strip(prefix: str, df: DataFrame, col: str = ID) -> DataFrame:
+    """Keep the vertices of one kind, the id column renamed to ``entity_token`` without its prefix."""
+    return df.where(F.col(col).startswith(prefix)).withColumn(ENTITY, F.expr(f"substring({col}, {len(prefix) + 1})")).drop(col)
+
+
+def _with_seed(df: DataFrame, seeds: DataFrame, on: str, name: str) -> DataFrame:
+    """``df`` with a 0/1 column ``name``: is ``on`` a seed. Seeds (labelled parties) are few: broadcast them."""
+    flags = F.broadcast(seeds.select(F.col(ID).alias(on), F.lit(1).alias(name)))
+    return df.join(flags, on=on, how="left").fillna(0, subset=[name])
+
+
+def _identity(links: DataFrame, max_shared: int) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Per-number and per-account identity sharing, and the strong identity edges (hubs above ``max_shared`` dropped).
+
+    Three shuffles: members per shared vertex, the links joined to them, one
+    conditional aggregation per linked party.
+    """
+
+    def members_of(kind: str) -> F.Column:
+        return F.sum((F.col(G.KIND) == kind).cast("int"))
+
+    # Per shared vertex (handset, ID number, bound number): how many parties link to it, by kind.
+    shared = links.groupBy(G.DST).agg(
+        members_of(G.NUMBER_DEVICE).alias("device_numbers"),
+        members_of(G.NUMBER_ID).alias("id_numbers"),
+        members_of(G.ACCOUNT_ID).alias("id_accounts"),
+        members_of(G.ACCOUNT_NUMBER).alias("bound_accounts"),
+    )
+    linked = links.join(shared, on=G.DST)
+
+    def on(kind: str, column: str) -> F.Column:
+        return F.when(F.col(G.KIND) == kind, F.col(column))
+
+    per_party = linked.groupBy(F.col(G.SRC).alias(ID)).agg(
+        F.sum(on(G.NUMBER_DEVICE, "device_numbers") - 1).alias("shared_device_numbers"),
+        F.max(on(G.NUMBER_DEVICE, "device_numbers")).alias("device_max_numbers"),
+        F.max(on(G.NUMBER_ID, "id_numbers")).alias("id_numbers"),
+        F.max(on(G.NUMBER_ID, "id_accounts")).alias("id_accounts"),
+        F.max(on(G.ACCOUNT_ID, "id_numbers")).alias("holder_numbers"),
+    )
+    phones = per_party.where(F.col(ID).startswith(G.NUMBER)).unionByName(
+        # Accounts bound to a number: the number is the shared side of those links.
+        shared.where(F.col(G.DST).startswith(G.NUMBER)).select(F.col(G.DST).alias(ID), "bound_accounts"),
+        allowMissingColumns=True,
+    )
+    accounts = per_party.where(F.col(ID).startswith(G.ACCOUNT))
+    members = (
+        F.when(F.col(G.KIND) == G.NUMBER_DEVICE, F.col("device_numbers"))
+        .when(F.col(G.KIND) == G.NUMBER_ID, F.col("id_numbers"))
+        .when(F.col(G.KIND) == G.ACCOUNT_ID, F.col("id_accounts"))
+        .otherwise(F.col("bound_accounts"))
+    )
+    # A handset, ID number or bound number shared by more than max_shared parties is a hub, not a tie.
+    strong = linked.where(members <= max_shared).select(G.SRC, G.DST)
+    return phones, accounts, strong
+
+
+def _neighbourhood(call_edges: DataFrame, seeds: DataFrame) -> DataFrame:
+    """Contacts' degrees and known-fraud contacts, from the undirected call graph."""
+    contacts = G.undirected(call_edges)
+    degree = contacts.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("degree"))
+    peer = degree.select(F.col(G.SRC).alias(G.DST), F.col("degree").alias("peer_degree"))
+    return (
+        _with_seed(contacts.join(peer, on=G.DST), seeds, G.DST, "peer_seed")
+        .groupBy(F.col(G.SRC).alias(ID))
+        .agg(
+            F.avg("peer_degree").alias("contact_mean_degree"),
+            F.max("peer_degree").alias("contact_max_degree"),
+            F.sum("peer_seed").alias("known_fraud_contacts"),
+        )
+    )
+
+
+def _co_targeting(call_edges: DataFrame, seeds: DataFrame, params: GraphConf) -> DataFrame:
+    """Co-targeting per caller: callees shared with other high-volume or known-fraud callers."""
+    pairs = call_edges.where(F.col(G.SRC) != F.col(G.DST)).select(G.SRC, G.DST)
+    out_degree = pairs.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("out_degree"))
+    flagged = _with_seed(pairs.join(out_degree, on=G.SRC), seeds, G.SRC, "caller_seed").withColumn(
+        "high_volume", (F.col("out_degree") >= params.high_volume_contacts).cast("int")
+    )
+    per_callee = flagged.groupBy(G.DST).agg(
+        F.sum("high_volume").alias("hv_callers"), F.sum("caller_seed").alias("fraud_callers")
+    )
+    # Other callers of the same callee: subtract the caller itself, so a seed's own label never counts.
+    per_pair = flagged.join(per_callee, on=G.DST).select(
+        G.SRC,
+        G.DST,
+        "high_volume",
+        (F.col("hv_callers") - F.col("high_volume")).alias("other_hv"),
+        (F.col("fraud_callers") - F.col("caller_seed")).alias("other_fraud"),
+        "hv_callers",
+    )
+    shares = per_pair.groupBy(G.SRC).agg(
+        safe_ratio(F.sum((F.col("other_hv") > 0).cast("int")), F.count(F.lit(1))).alias("co_target_share"),
+        safe_ratio(F.sum((F.col("other_fraud") > 0).cast("int")), F.count(F.lit(1))).alias(
+            "callees_hit_by_known_fraud_share"
+        ),
+    )
+    # Caller-to-caller overlaps only among high-volume callers of callees with a bounded number of them.
+    hv = per_pair.where(
+        (F.col("high_volume") == 1) & F.col("hv_callers").between(2, params.co_target_max_callers)
+    ).select(G.SRC, G.DST)
+    other = hv.select(F.col(G.SRC).alias("other"), G.DST)
+    overlaps = (
+        hv.join(other, on=G.DST)
+        .where(F.col(G.SRC) != F.col("other"))
+        .groupBy(G.SRC, "other")
+        .agg(F.count(F.lit(1)).alias("overlap"))
+        .groupBy(G.SRC)
+        .agg(
+            F.sum((F.col("overlap") >= params.co_target_min_overlap).cast("int")).alias("co_target_callers"),
+            F.max("overlap").alias("co_target_max_overlap"),
+        )
+    )
+    return shares.join(overlaps, on=G.SRC, how="left").withColumnRenamed(G.SRC, ID)
+
+
+def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
+    """Share of known-fraud vertices 1 and 2 hops away, a vertex's own label excluded.
+
+    ``nb`` is the undirected joint graph (both directions, no self-loops).
+
+    ``risk_1hop(v)`` is the mean seed indicator over v's distinct neighbours;
+    ``risk_2hop(v)`` the mean of the neighbours' ``risk_1hop``, less the walks
+    v -> u -> v that would bring back v's own label: s(v) * mean(1 / deg(u)).
+    """
+    degree = _with_seed(nb.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.SRC, ID), seeds, ID, SEED)
+    peer = degree.select(F.col(ID).alias(G.DST), F.col("deg").alias("peer_deg"), F.col(SEED).alias("peer_seed"))
+    hop1 = (
+        nb.join(peer, on=G.DST)
+        .groupBy(G.SRC)
+        .agg(F.avg("peer_seed").alias("risk_1hop"), F.avg(1.0 / F.col("peer_deg")).alias("mean_inv_peer_deg"))
+        .withColumnRenamed(G.SRC, ID)
+        .join(degree.select(ID, SEED), on=ID)
+    )
+    hop2 = (
+        nb.join(hop1.select(F.col(ID).alias(G.DST), F.col("risk_1hop").alias("peer_risk")), on=G.DST)
+        .groupBy(F.col(G.SRC).alias(ID))
+        .agg(F.avg("peer_risk").alias("peer_risk"))
+    )
+    return hop1.join(hop2, on=ID).select(
+        ID,
+        "risk_1hop",
+        F.greatest(F.lit(0.0), F.col("peer_risk") - F.col(SEED) * F.col("mean_inv_peer_deg")).alias("risk_2hop"),
+    )
+
+
+def _strong_edges(
+    identity_strong: DataFrame, money: DataFrame, bridges: DataFrame, params: GraphConf
+) -> DataFrame:
+    """Strong ties: identity sharing, bridges paid by several people, money forwarded by pass-through accounts."""
+    inflow = money.groupBy(F.col(G.DST).alias(ID)).agg(
+        F.count(F.lit(1)).alias("payers"), F.sum("amount").alias("in_amount")
+    )
+    outflow = money.groupBy(F.col(G.SRC).alias(ID)).agg(F.sum("amount").alias("out_amount"))
+    pass_through = (
+        inflow.join(outflow, on=ID)
+        .where((F.col("payers") >= 2) & (F.col("out_amount") >= 0.5 * F.col("in_amount")))
+        .select(F.col(ID).alias(G.SRC))
+    )
+    # Money out of a pass-through account, unless it goes to a hub (an ATM, a merchant).
+    forwarded = (
+        money.join(pass_through, on=G.SRC)
+        .join(inflow.select(F.col(ID).alias(G.DST), F.col("payers").alias("dst_payers")), on=G.DST)
+        .where(F.col("dst_payers") <= params.max_shared)
+        .select(G.SRC, G.DST)
+    )
+    paid_bridges = bridges.where(F.col("payers") >= params.min_bridge_payers).select(G.SRC, G.DST)
+    return identity_strong.unionByName(forwarded).unionByName(paid_bridges)
+
+
+def _components(strong: DataFrame, seeds: DataFrame) -> DataFrame:
+    """Per vertex of a strong tie: its component's size, make-up and other known-fraud members."""
+    members = _with_seed(connected_components(strong), seeds, ID, SEED)
+    kind = F.substring(F.col(ID), 1, 2)
+    make_up = members.groupBy("component").agg(
+        F.count(F.lit(1)).alias("component_size"),
+        F.sum((kind == G.NUMBER).cast("int")).alias("component_numbers"),
+        F.sum((kind == G.ACCOUNT).cast("int")).alias("component_accounts"),
+        F.sum((kind == G.DEVICE).cast("int")).alias("component_devices"),
+        F.sum((kind == G.ID_NUMBER).cast("int")).alias("component_ids"),
+        F.sum(SEED).alias("component_seeds"),
+    )
+    return members.join(make_up, on="component").select(
+        ID,
+        "component_size",
+        "component_numbers",
+        "component_accounts",
+        "component_devices",
+        "component_ids",
+        (F.col("component_seeds") - F.col(SEED)).alias("component_known_fraud"),
+    )
+
+
+def _bridge_features(
+    events: DataFrame, bridges: DataFrame, call_edges: DataFrame, money: DataFrame, accounts_df: DataFrame,
+    seeds: DataFrame, *, as_of: dt.date, params: GraphConf,
+) -> tuple[DataFrame, DataFrame]:
+    """Money after calls, per calling number and per receiving account."""
+    fresh = accounts_df.select(
+        G.vertex(G.ACCOUNT, "account_id").alias(G.DST),
+        (F.datediff(F.lit(as_of), F.col("open_date")) <= params.fresh_account_days).cast("int").alias("fresh"),
+    ).dropDuplicates([G.DST])
+    answered = call_edges.where(F.col("answered") > 0).groupBy(F.col(G.SRC).alias(ID)).agg(
+        F.count(F.lit(1)).alias("answered_callees")
+    )
+    payers_per_caller = events.groupBy(F.col(G.SRC).alias(ID)).agg(F.count_distinct("payer").alias("bridge_payers"))
+    phones = (
+        bridges.join(fresh, on=G.DST, how="left")
+        .groupBy(F.col(G.SRC).alias(ID))
+        .agg(
+            F.count(F.lit(1)).alias("bridge_accounts"),
+            F.sum("amount").alias("bridge_amount"),
+            F.sum(F.coalesce(F.col("fresh"), F.lit(0))).alias("bridge_fresh_accounts"),
+            (F.min("min_lag_s") / 3600.0).alias("bridge_min_lag_h"),
+        )
+        .join(payers_per_caller, on=ID)
+        .join(answered, on=ID, how="left")
+        .withColumn("bridge_payer_share", safe_ratio(F.col("bridge_payers"), F.col("answered_callees")))
+        .drop("answered_callees")
+    )
+    out_degree = call_edges.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("caller_degree"))
+    flagged = _with_seed(events.join(out_degree, on=G.SRC, how="left"), seeds, G.SRC, "caller_seed")
+    payers_in = money.groupBy(F.col(G.DST).alias(ID)).agg(F.count(F.lit(1)).alias("money_payers"))
+    high_volume = F.col("caller_degree") >= params.high_volume_contacts
+    accounts = (
+        flagged.groupBy(F.col(G.DST).alias(ID))
+        .agg(
+            F.count_distinct(G.SRC).alias("bridge_callers"),
+            F.count_distinct("payer").alias("bridge_payers"),
+            F.count_distinct(F.when(high_volume, F.col("payer"))).alias("bridge_payers_high_volume_caller"),
+            F.count_distinct(F.when(F.col("caller_seed") == 1, F.col("payer"))).alias(
+                "bridge_payers_known_fraud_caller"
+            ),
+        )
+        .join(payers_in, on=ID, how="left")
+        .withColumn("bridge_payer_share", safe_ratio(F.col("bridge_payers"), F.col("money_payers")))
+        .drop("money_payers")
+    )
+    return phones, accounts
+
+
+def _known_mule_counterparties(money: DataFrame, seeds: DataFrame) -> DataFrame:
+    return (
+        _with_seed(G.undirected(money), seeds, G.DST, "peer_seed")
+        .groupBy(F.col(G.SRC).alias(ID))
+        .agg(F.sum("peer_seed").alias("known_mule_counterparties"))
+    )
+
+
+def network_features(
+    calls_df: DataFrame,
+    sms_df: DataFrame,
+    transactions_df: DataFrame,
+    subscribers_df: DataFrame,
+    accounts_df: DataFrame,
+    labels_df: DataFrame,
+    *,
+    as_of: dt.date,
+    params: GraphConf,
+) -> NetworkFeatures:
+    """Network features of every number and account seen in the window's graphs.
+
+    The event tables must already hold only the window; the snapshots are
+    those of the window's last day; ``labels_df`` may hold any labels, only
+    those reported on a day before ``as_of`` are used. Output: ``phones``
+    (``entity_token`` then :data:`PHONE_NETWORK_FEATURES`) and ``accounts``
+    (``entity_token`` then :data:`ACCOUNT_NETWORK_FEATURES`), one row per
+    number or account vertex of the joint graph. An entity with no edge of a
+    kind has 0 for its counts, 1 for its component size (it is alone), and
+    null for ratios whose denominator is 0.
+    """
+    seeds = seeds_before(labels_df, as_of=as_of).cache()
+    calls = G.call_graph(calls_df).cache()
+    money = G.money_graph(transactions_df).cache()
+    links = G.identity_links(calls_df, subscribers_df, accounts_df).cache()
+    events = G.bridge_events(
+        calls_df, transactions_df, accounts_df, hours=params.bridge_hours, min_duration_s=params.bridge_min_call_s
+    ).cache()
+    bridges = G.money_bridges(events).cache()
+    sms = G.sms_graph(sms_df)
+
+    phone_identity, account_identity, identity_strong = _identity(links, params.max_shared)
+    everything = (
+        calls.select(G.SRC, G.DST)
+        .unionByName(sms.select(G.SRC, G.DST))
+        .unionByName(money.select(G.SRC, G.DST))
+        .unionByName(links.select(G.SRC, G.DST))
+        .unionByName(bridges.select(G.SRC, G.DST))
+    )
+    joint = G.undirected(everything).cache()
+    # Both entity types read the propagated risk and the components: compute each once.
+    propagated = _propagation(joint, seeds).cache()
+    components = _components(_strong_edges(identity_strong, money, bridges, params), seeds).cache()
+    bridge_phones, bridge_accounts = _bridge_features(
+        events, bridges, calls, money, accounts_df, seeds, as_of=as_of, params=params
+    )
+    def assemble(prefix: str, parts: list[DataFrame], columns: tuple[str, ...]) -> DataFrame:
+        # Each part holds at most one row per vertex: one union and one aggregation
+        # instead of a chain of joins (one shuffle, not one per part). The
+        # propagated risk has a row for every vertex of the joint graph.
+        rows = propagated.where(F.col(ID).startswith(prefix))
+        for part in parts:
+            rows = rows.unionByName(part.where(F.col(ID).startswith(prefix)), allowMissingColumns=True)
+        out = rows.groupBy(ID).agg(*[F.max(c).alias(c) for c in columns])
+        components_zero = [c for c in columns if c.startswith("component_") and c not in _COMPONENT_ONE]
+        out = out.fillna(0, subset=[c for c in columns if c in _COUNTS] + components_zero)
+        return _strip(prefix, out.fillna(1, subset=list(_COMPONENT_ONE))).select(ENTITY, *columns)
+
+    phones = assemble(
+        G.NUMBER,
+        [phone_identity, _neighbourhood(calls, seeds), _co_targeting(calls, seeds, params), components, bridge_phones],
+        PHONE_NETWORK_FEATURES,
+    )
+    accounts = assemble(
+        G.ACCOUNT,
+        [account_identity, _known_mule_counterparties(money, seeds), components, bridge_accounts],
+        ACCOUNT_NETWORK_FEATURES,
+    )
+    return NetworkFeatures(phones=phones, accounts=accounts)

@@ -1,0 +1,275 @@
+"""Account network features on hand-made money graphs; expected values worked out by hand.
+
+Two small graphs, each computed once per module (one Spark job each):
+
+- ``mule``: payers X (another bank), A and C pay M, M pays B, B withdraws at
+  ATM terminal T1 and pays A back (a 3-cycle A -> M -> B -> A), C also pays A;
+  one row has no payer. Accounts A, B, C, M (and Q, idle) are the bank's.
+- ``ring``: a 4-cycle P -> Q -> R -> S -> P with a chord P -> R and a
+  transfer back Q -> P; Q and S share a holder; one row has no payee and one
+  is before the window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+
+from features.accounts import ACCOUNT_FEATURES, account_features
+from features.common import ENTITY, MissingColumns
+
+AS_OF = dt.date(2026, 5, 3)
+T = dt.datetime
+D = dt.date
+TXN_SCHEMA = "src_account string, dst_account string, amount double, txn_time timestamp_ntz, channel string"
+ACCOUNT_SCHEMA = "account_id string, holder_id_number string, bound_msisdn string, open_date date, account_type string"
+nan = float("nan")
+
+
+def rows(df) -> dict[str, dict[str, float]]:
+    # null (nothing to take a ratio or mean over) compared as NaN
+    return {
+        r[ENTITY]: {c: nan if r[c] is None else float(r[c]) for c in ACCOUNT_FEATURES} for r in df.collect()
+    }
+
+
+def assert_columns(actual: dict, columns: tuple[str, ...], expected: dict[str, tuple]) -> None:
+    """Full-frame comparison over ``columns``: same accounts, same values."""
+    assert actual.keys() == expected.keys()
+    for token, values in expected.items():
+        got = tuple(actual[token][c] for c in columns)
+        assert got == pytest.approx(values, rel=1e-6, nan_ok=True), token
+
+
+@pytest.fixture(scope="module")
+def mule_frames(spark):
+    txns = spark.createDataFrame(
+        [
+            ("X", "M", 1000.0, T(2026, 5, 3, 10, 0), "online"),
+            ("A", "M", 500.0, T(2026, 5, 3, 10, 30), "mobile"),
+            ("M", "B", 1400.0, T(2026, 5, 3, 11, 0), "mobile"),
+            ("B", "T1", 1400.0, T(2026, 5, 3, 12, 0), "atm"),
+            ("B", "A", 50.0, T(2026, 5, 2, 9, 0), "mobile"),
+            ("C", "M", 200.0, T(2026, 5, 1, 8, 0), None),
+            (None, "M", 20.0, T(2026, 5, 3, 13, 0), "mobile"),  # payer unknown: M's side only, no edge
+            ("C", "A", 100.0, T(2026, 5, 2, 10, 0), "mobile"),
+        ],
+        TXN_SCHEMA,
+    )
+    accounts = spark.createDataFrame(
+        [
+            ("A", "H1", "P1", D(2026, 1, 3), "personal"),
+            ("B", "H1", "P2", D(2026, 5, 1), "personal"),
+            ("M", "H2", "P2", D(2026, 4, 30), "personal"),
+            ("C", None, None, D(2025, 5, 3), "corporate"),
+            ("Q", "H3", "P3", D(2020, 1, 1), "personal"),  # no transfer: no row
+        ],
+        ACCOUNT_SCHEMA,
+    )
+    return txns, accounts
+
+
+@pytest.fixture(scope="module")
+def mule(mule_frames):
+    txns, accounts = mule_frames
+    out = account_features(txns, accounts, as_of=AS_OF, window_days=3)
+    assert out.columns == [ENTITY, *ACCOUNT_FEATURES]
+    return rows(out)
+
+
+@pytest.fixture(scope="module")
+def ring(spark):
+    txns = spark.createDataFrame(
+        [
+            ("P", "Q", 100.0, T(2026, 5, 3, 9), "mobile"),
+            ("Q", "R", 100.0, T(2026, 5, 3, 10), "mobile"),
+            ("R", "S", 100.0, T(2026, 5, 3, 11), "mobile"),
+            ("S", "P", 100.0, T(2026, 5, 3, 12), "mobile"),
+            ("Q", "P", 7.0, T(2026, 5, 2, 8), "online"),
+            ("P", "R", 300.0, T(2026, 5, 1, 8), "online"),
+            ("P", None, 10.0, T(2026, 5, 2, 9), "mobile"),  # payee unknown: P's side only, no edge
+            ("R", "P", 5.0, T(2026, 4, 20, 9), "mobile"),  # before the window: ignored
+        ],
+        TXN_SCHEMA,
+    )
+    accounts = spark.createDataFrame(
+        [
+            ("P", "H7", None, D(2026, 1, 1), "personal"),
+            ("Q", "H9", None, D(2026, 1, 1), "personal"),
+            ("R", "H8", None, D(2026, 1, 1), "personal"),
+            ("S", "H9", None, D(2026, 1, 1), "personal"),
+        ],
+        ACCOUNT_SCHEMA,
+    )
+    return rows(account_features(txns, accounts, as_of=AS_OF, window_days=3))
+
+
+def test_flow_features_count_each_side_and_ignore_unknown_counterparties(mule):
+    columns = (
+        "in_count", "in_amount", "in_distinct", "in_max_amount", "out_count", "out_amount", "out_distinct",
+        "out_atm_share", "pass_through_ratio", "active_days", "account_age_days", "is_corporate",
+    )  # fmt: skip
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (4, 1720.0, 3, 1000.0, 1, 1400.0, 1, 0.0, 1400 / 1720, 2, 3, 0),
+            "A": (2, 150.0, 2, 100.0, 1, 500.0, 1, 0.0, 500 / 150, 2, 120, 0),
+            "B": (1, 1400.0, 1, 1400.0, 2, 1450.0, 2, 1400 / 1450, 1450 / 1400, 2, 2, 0),
+            "C": (0, 0.0, 0, nan, 2, 300.0, 2, 0.0, nan, 2, 365, 1),
+        },
+    )
+
+
+def test_counterparty_shape_and_amount_regularity(mule):
+    columns = (
+        "counterparties", "reciprocal_counterparties", "in_per_payer", "out_per_payee", "in_top_payer_share",
+        "out_top_payee_share", "out_max_same_day_payee", "in_min_amount", "out_min_amount", "in_amount_cv",
+        "out_amount_cv", "round_amount_share",
+    )  # fmt: skip
+    # cv = sample standard deviation / mean: two amounts a, b give |a - b| / sqrt(2) / ((a + b) / 2)
+    cv_50_100 = 50 / math.sqrt(2) / 75
+    # M's incoming 1000, 500, 200, 20: mean 430, squared deviations sum 550,800 over 3
+    cv_m_in = math.sqrt(550_800 / 3) / 430
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (4, 0, 1.0, 1.0, 1000 / 1700, 1.0, 1, 20.0, 1400.0, cv_m_in, nan, 4 / 5),
+            "A": (3, 0, 1.0, 1.0, 100 / 150, 1.0, 1, 50.0, 500.0, cv_50_100, nan, 2 / 3),
+            "B": (3, 0, 1.0, 1.0, 1.0, 1400 / 1450, 1, 1400.0, 50.0, nan, 1350 / math.sqrt(2) / 725, 2 / 3),
+            "C": (2, 0, nan, 1.0, nan, 200 / 300, 1, nan, 100.0, nan, cv_50_100, 1.0),
+        },
+    )
+
+
+def test_atypical_amounts_compare_each_transfer_with_its_payers_median(mule):
+    # payer medians: X 1000, A 500, M 1400, B (1400 + 50) / 2 = 725, C 150; only B's two transfers are
+    # more than half their median away from it. Node shares over all sides: A 1/3, B 2/3, others 0.
+    columns = ("in_atypical_share", "out_atypical_share", "peers_mean_atypical_share", "peers_max_atypical_share")
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (0.0, 0.0, (0 + 1 / 3 + 0 + 2 / 3) / 4, 2 / 3),  # peers X, A, C, B; the unknown payer has no median
+            "A": (0.5, 0.0, (0 + 2 / 3 + 0) / 3, 2 / 3),  # peers M, B, C
+            "B": (0.0, 1.0, (0 + 1 / 3) / 2, 1 / 3),  # peers M, A
+            "C": (nan, 0.0, (0 + 1 / 3) / 2, 1 / 3),  # peers M, A
+        },
+    )
+
+
+def test_dwell_time_runs_from_each_incoming_transfer_to_the_next_outgoing_one(mule):
+    columns = (
+        "dwell_min_hours", "dwell_median_hours", "forwarded_1h_share", "forwarded_24h_share", "gap_median_hours",
+        "gap_cv", "busiest_day_share",
+    )  # fmt: skip
+    # M: in 05-01 08:00 (51 h to its 05-03 11:00 transfer), 10:00 (1 h), 10:30 (0.5 h), 13:00 (nothing after);
+    # gaps 50, 0.5, 0.5, 2 h: mean 13.25, squared deviations sum 1802.25 over 3.
+    gap_cv_m = math.sqrt(1802.25 / 3) / 13.25
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (0.5, 1.0, 1500 / 1720, 1500 / 1720, 1.25, gap_cv_m, 4 / 5),
+            "A": (24.5, 25.0, 0.0, 0.0, 12.75, 23.5 / math.sqrt(2) / 12.75, 2 / 3),  # in 05-02 09:00, 10:00; out next day 10:30
+            "B": (1.0, 1.0, 1.0, 1.0, 13.5, 25 / math.sqrt(2) / 13.5, 2 / 3),
+            "C": (nan, nan, nan, nan, 26.0, nan, 1 / 2),  # no incoming transfer, a single gap
+        },
+    )
+
+
+def test_payers_are_unrelated_unless_they_transact_or_share_a_holder(mule, ring):
+    columns = ("payers_single_payee_share", "payers_mean_out_distinct", "unrelated_payers", "unrelated_payer_share")
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (2 / 3, 4 / 3, 1, 1 / 3),  # X, A, C pay M; C also pays A, so only X is unrelated
+            "A": (1 / 2, 3 / 2, 2, 1.0),  # B (its ATM withdrawal is no money edge) and C
+            "B": (1.0, 1.0, 1, 1.0),
+            "C": (nan, nan, 0, nan),  # no payer
+        },
+    )
+    assert_columns(
+        ring,
+        columns,
+        {
+            "P": (1 / 2, 3 / 2, 0, 0.0),  # Q and S share holder H9
+            "Q": (0.0, 2.0, 1, 1.0),
+            "R": (0.0, 2.0, 0, 0.0),  # P and Q pay each other
+            "S": (1.0, 1.0, 1, 1.0),
+        },
+    )
+
+
+def test_identity_counts_accounts_per_holder_and_bound_number(mule):
+    assert_columns(
+        mule,
+        ("holder_accounts", "msisdn_accounts", "has_shared_msisdn"),
+        {"M": (1, 2, 1), "A": (2, 1, 0), "B": (2, 2, 1), "C": (nan, nan, 0)},
+    )
+
+
+def test_hops_to_cash_out_follow_money_forward_to_an_atm(mule, ring):
+    assert_columns(mule, ("hops_to_cash_out",), {"B": (1,), "M": (2,), "A": (3,), "C": (3,)})
+    assert_columns(ring, ("hops_to_cash_out",), {"P": (4,), "Q": (4,), "R": (4,), "S": (4,)})  # no ATM
+
+
+def test_neighbourhood_aggregates_over_money_counterparties(mule):
+    columns = (
+        "peers_mean_in_distinct", "peers_max_in_distinct", "peers_mean_out_distinct", "peers_max_out_distinct",
+        "peers_mean_pass_through", "peers_pass_through_share", "peers_return_flow_share",
+    )  # fmt: skip
+    # node in/out money degrees: X 0/1, A 2/1, M 3/1, B 1/1, C 0/2; pass-through (clipped at 2):
+    # A 2.0 (500/150), M 1400/1720, B 1450/1400, X and C none. In the 0.8-1.25 band: M and B.
+    m_ratio, b_ratio = 1400 / 1720, 1450 / 1400
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (3 / 4, 2, 5 / 4, 2, (2.0 + b_ratio) / 2, 1 / 4, 2 / 4),  # peers X, A, C, B
+            "A": (4 / 3, 3, 4 / 3, 2, (m_ratio + b_ratio) / 2, 2 / 3, 2 / 3),  # peers M, B, C
+            "B": (5 / 2, 3, 1.0, 1, (m_ratio + 2.0) / 2, 1 / 2, 1.0),  # peers M, A
+            "C": (5 / 2, 3, 1.0, 1, (m_ratio + 2.0) / 2, 1 / 2, 1.0),  # peers M, A
+        },
+    )
+
+
+def test_return_flow_and_triangles_on_a_three_cycle(mule):
+    columns = ("cycle3_paths", "cycle4_midpoints", "return_flow_hops", "triangles", "clustering", "peers_mean_triangles")
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (1, 0, 3, 2, 2 / 6, (0 + 2 + 1 + 1) / 4),  # triangles A-M-B and A-M-C
+            "A": (1, 0, 3, 2, 2 / 3, (2 + 1 + 1) / 3),
+            "B": (1, 0, 3, 1, 1.0, (2 + 2) / 2),
+            "C": (0, 0, 5, 1, 1.0, (2 + 2) / 2),  # nobody pays C: no return flow
+        },
+    )
+
+
+def test_return_flow_finds_the_shortest_way_back_on_a_ring(ring):
+    columns = (
+        "reciprocal_counterparties", "cycle3_paths", "cycle4_midpoints", "return_flow_hops", "triangles",
+        "clustering", "counterparties",
+    )  # fmt: skip
+    assert_columns(
+        ring,
+        columns,
+        {
+            "P": (1, 1, 1, 2, 2, 2 / 3, 3),  # Q pays back; P -> R -> S -> P; P -> Q -> R -> S -> P
+            "Q": (1, 0, 1, 2, 1, 1.0, 2),
+            "R": (0, 1, 1, 3, 2, 2 / 3, 3),  # R -> S -> P -> R; the R -> P row is outside the window
+            "S": (0, 1, 1, 3, 1, 1.0, 2),
+        },
+    )
+
+
+def test_account_features_name_missing_columns(mule_frames):
+    txns, accounts = mule_frames
+    with pytest.raises(MissingColumns, match=r"missing columns \['bound_msisdn'\]; present: \['account_id', 'account_type'"):
+        account_features(txns, accounts.drop("bound_msisdn"), as_of=AS_OF, window_days=3)

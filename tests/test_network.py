@@ -1,0 +1,207 @@
+"""Network features on a hand-made ring: two SIMs on one handset and one ID, two mules, three victims.
+
+Every expected value below was worked out by hand from the frames (see the
+comments); none is computed by the code under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from features import graphs as G
+from features.common import MissingColumns
+from features.network import ACCOUNT_NETWORK_FEATURES, PHONE_NETWORK_FEATURES, network_features, seeds_before
+from fraudgraph.config import GraphConf
+
+AS_OF = dt.date(2026, 5, 3)
+T = dt.datetime
+PARAMS = GraphConf(high_volume_contacts=2, co_target_min_overlap=1)
+
+
+@pytest.fixture(scope="module")
+def ring(spark):
+    calls = spark.createDataFrame(
+        [
+            ("F1", "V1", T(2026, 5, 2, 10), 300, "D1"),
+            ("F1", "V2", T(2026, 5, 2, 11), 200, "D1"),
+            ("F2", "V2", T(2026, 5, 2, 12), 100, "D1"),
+            ("F2", "V3", T(2026, 5, 2, 13), 400, "D2"),
+            ("N1", "V1", T(2026, 5, 2, 9), 20, "DN"),  # too short to bridge
+            ("V1", "N1", T(2026, 5, 2, 9, 30), 10, "DV1"),
+            (None, "V1", T(2026, 5, 2, 9), 30, None),
+        ],
+        "caller string, callee string, start_time timestamp_ntz, duration_s int, caller_imei string",
+    )
+    sms = spark.createDataFrame(
+        [("F1", "V3", T(2026, 5, 2, 9), True), ("F1", None, T(2026, 5, 2, 9), False)],
+        "sender string, receiver string, send_time timestamp_ntz, has_url boolean",
+    )
+    transactions = spark.createDataFrame(
+        [
+            ("t1", "AV1", "M1", 1000.0, T(2026, 5, 2, 11), "mobile"),  # 1 h after F1 called V1
+            ("t2", "AV2", "M1", 2000.0, T(2026, 5, 2, 14), "mobile"),  # 3 h after F1, 2 h after F2 called V2
+            ("t3", "AV3", "M2", 500.0, T(2026, 5, 3, 15), "mobile"),  # 26 h after F2 called V3: no bridge
+            ("t4", "M1", "M2", 2500.0, T(2026, 5, 2, 16), "online"),
+            ("t5", "M2", "ATM", 3000.0, T(2026, 5, 2, 18), "atm"),
+            ("t6", "AN1", "AV1", 50.0, T(2026, 5, 2, 8), "mobile"),
+            ("t7", None, "AV1", 10.0, T(2026, 5, 2, 8), "mobile"),
+        ],
+        "txn_id string, src_account string, dst_account string, amount double, txn_time timestamp_ntz, channel string",
+    )
+    subscribers = spark.createDataFrame(
+        [("F1", "I1"), ("F2", "I1"), ("V1", "IV1"), ("V2", "IV2"), ("V3", "IV3"), ("N1", "IN1"), ("X", None)],
+        "msisdn string, id_number string",
+    )
+    old, new = dt.date(2020, 1, 1), dt.date(2026, 4, 20)
+    accounts = spark.createDataFrame(
+        [
+            ("AV1", "IV1", "V1", old),
+            ("AV2", "IV2", "V2", old),
+            ("AV3", "IV3", "V3", old),
+            ("AN1", "IN1", "N1", old),
+            ("M1", "IM", "F1", new),
+            ("M2", "IM", None, new),
+            ("ATM", None, None, old),
+        ],
+        "account_id string, holder_id_number string, bound_msisdn string, open_date date",
+    )
+    labels = spark.createDataFrame(
+        [
+            ("msisdn", "F1", "fraud", T(2026, 5, 1, 10)),
+            ("account", "M1", "mule", T(2026, 5, 2, 23)),
+            ("account", "M2", "mule", T(2026, 5, 3, 9)),  # on the as-of day: not known yet
+            ("msisdn", "F2", "fraud", T(2026, 5, 4, 9)),  # after it
+            ("msisdn", "V1", "victim", T(2026, 5, 1, 9)),  # not a seed
+            ("msisdn", None, "fraud", T(2026, 5, 1, 9)),
+        ],
+        "entity_type string, entity_id string, label string, reported_time timestamp_ntz",
+    )
+    out = network_features(calls, sms, transactions, subscribers, accounts, labels, as_of=AS_OF, params=PARAMS)
+    phones = {r["entity_token"]: r.asDict() for r in out.phones.collect()}
+    accts = {r["entity_token"]: r.asDict() for r in out.accounts.collect()}
+    return out, phones, accts
+
+
+def pick(rows: dict, token: str, columns: tuple[str, ...]) -> tuple:
+    return tuple(rows[token][c] for c in columns)
+
+
+def test_outputs_follow_the_column_contract(ring):
+    out, phones, accounts = ring
+    assert out.phones.columns == ["entity_token", *PHONE_NETWORK_FEATURES]
+    assert out.accounts.columns == ["entity_token", *ACCOUNT_NETWORK_FEATURES]
+    # Every number and account of the joint graph, never a handset or an ID number.
+    assert set(phones) == {"F1", "F2", "V1", "V2", "V3", "N1"}
+    assert set(accounts) == {"AV1", "AV2", "AV3", "AN1", "M1", "M2", "ATM"}
+
+
+def test_seeds_are_only_fraud_and_mules_reported_before_the_as_of_day(spark, ring):
+    labels = spark.createDataFrame(
+        [
+            ("msisdn", "F1", "fraud", T(2026, 5, 2, 23, 59)),
+            ("account", "M1", "mule", T(2026, 5, 1)),
+            ("account", "M2", "mule", T(2026, 5, 3, 0, 0)),
+            ("msisdn", "V1", "victim", T(2026, 5, 1)),
+        ],
+        "entity_type string, entity_id string, label string, reported_time timestamp_ntz",
+    )
+    assert sorted(r["id"] for r in seeds_before(labels, as_of=AS_OF).collect()) == ["a:M1", "m:F1"]
+
+
+def test_identity_sharing(ring):
+    _, phones, accounts = ring
+    columns = ("shared_device_numbers", "device_max_numbers", "id_numbers", "id_accounts", "bound_accounts")
+    assert pick(phones, "F1", columns) == (1, 2, 2, 0, 1)  # D1 with F2; I1 holds F1, F2; M1 bound to F1
+    assert pick(phones, "F2", columns) == (1, 2, 2, 0, 0)  # D2 is its alone
+    assert pick(phones, "V2", columns) == (0, 0, 1, 1, 1)  # never called out; IV2 holds AV2
+    assert accounts["M1"]["holder_numbers"] == 0  # IM registers no number
+    assert accounts["AV1"]["holder_numbers"] == 1  # IV1 registers V1
+
+
+def test_neighbourhood_and_known_fraud_contacts(ring):
+    _, phones, accounts = ring
+    columns = ("contact_mean_degree", "contact_max_degree", "known_fraud_contacts")
+    assert pick(phones, "F1", columns) == (2.0, 2, 0)  # V1, V2 both have 2 contacts; F1's own label never counts
+    assert pick(phones, "F2", columns) == (1.5, 2, 0)
+    assert pick(phones, "V1", columns) == (1.5, 2, 1)  # F1 (2) and N1 (1)
+    assert accounts["M2"]["known_mule_counterparties"] == 1  # M1; its own label is on the as-of day
+    assert accounts["AV1"]["known_mule_counterparties"] == 1
+    assert accounts["M1"]["known_mule_counterparties"] == 0
+
+
+def test_co_targeting(ring):
+    _, phones, _ = ring
+    columns = ("co_target_share", "callees_hit_by_known_fraud_share", "co_target_callers", "co_target_max_overlap")
+    assert pick(phones, "F1", columns) == (0.5, 0.0, 1, 1)  # V2 shared with F2; F1 itself is the only fraud caller
+    assert pick(phones, "F2", columns) == (0.5, 0.5, 1, 1)  # V2 was also called by known-fraud F1
+    assert pick(phones, "N1", columns) == (1.0, 1.0, 0, 0)
+
+
+def test_propagated_risk_never_counts_a_vertex_own_label(ring):
+    _, phones, accounts = ring
+    # F1's neighbours: V1, V2, V3 (SMS), D1, I1, M1 -> 1 seed (M1) of 6.
+    assert phones["F1"]["risk_1hop"] == pytest.approx(1 / 6)
+    # All F1's two-hop risk came back from F1 itself, so it is subtracted to 0.
+    assert phones["F1"]["risk_2hop"] == pytest.approx(0.0, abs=1e-12)
+    # F2's neighbours V2 .25, V3 .25, D1 .5, D2 0, I1 .5, M1 1/6 (F1 of its 6 neighbours).
+    assert phones["F2"]["risk_2hop"] == pytest.approx((0.25 + 0.25 + 0.5 + 0 + 0.5 + 1 / 6) / 6)
+    # V1's neighbours: F1 (seed), N1, DV1, IV1, AV1 -> 1 of 5; two hops: F1 1/6 and AV1 1/4 (M1) of 5.
+    assert phones["V1"]["risk_1hop"] == pytest.approx(0.2)
+    assert phones["V1"]["risk_2hop"] == pytest.approx((1 / 6 + 1 / 4) / 5)
+    assert accounts["M1"]["risk_2hop"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_strong_tie_components(ring):
+    _, phones, accounts = ring
+    columns = (
+        "component_size", "component_numbers", "component_accounts", "component_devices", "component_ids",
+        "component_known_fraud",
+    )
+    # F1, F2, D1, D2, I1, M1 (bound to F1; bridge from F1 paid by 2), IM, M2 (shared holder; forwarded), ATM.
+    assert pick(phones, "F2", columns) == (9, 2, 3, 2, 2, 2)
+    assert pick(phones, "F1", columns) == (9, 2, 3, 2, 2, 1)
+    assert pick(accounts, "M2", columns) == (9, 2, 3, 2, 2, 2)
+    assert pick(phones, "V1", columns) == (4, 1, 1, 1, 1, 0)  # V1, DV1, IV1, AV1: calls are not strong ties
+    assert pick(phones, "V2", columns) == (3, 1, 1, 0, 1, 0)
+
+
+def test_money_bridges(ring):
+    _, phones, accounts = ring
+    columns = (
+        "bridge_payers", "bridge_accounts", "bridge_amount", "bridge_fresh_accounts", "bridge_payer_share",
+        "bridge_min_lag_h",
+    )
+    assert pick(phones, "F1", columns) == (2, 1, 3000.0, 1, 1.0, 1.0)
+    assert pick(phones, "F2", columns) == (1, 1, 2000.0, 1, 0.5, 2.0)  # V3 paid 26 h later: too late
+    assert pick(phones, "N1", columns) == (0, 0, 0.0, 0, None, None)
+    columns = (
+        "bridge_callers", "bridge_payers", "bridge_payers_high_volume_caller", "bridge_payers_known_fraud_caller",
+        "bridge_payer_share",
+    )
+    assert pick(accounts, "M1", columns) == (2, 2, 2, 2, 1.0)
+    assert pick(accounts, "M2", columns) == (0, 0, 0, 0, None)
+
+
+def test_bridge_events_need_a_long_enough_call_before_the_transfer(spark, ring):
+    out, _, _ = ring
+    calls = spark.createDataFrame(
+        [("X", "P", T(2026, 5, 2, 10), 59, None), ("Y", "P", T(2026, 5, 2, 13), 600, None)],
+        "caller string, callee string, start_time timestamp_ntz, duration_s int, caller_imei string",
+    )
+    transactions = spark.createDataFrame(
+        [("t", "AP", "A", 5.0, T(2026, 5, 2, 12), "mobile")],
+        "txn_id string, src_account string, dst_account string, amount double, txn_time timestamp_ntz, channel string",
+    )
+    accounts = spark.createDataFrame(
+        [("AP", None, "P", dt.date(2020, 1, 1))], "account_id string, holder_id_number string, bound_msisdn string, open_date date"
+    )
+    events = G.bridge_events(calls, transactions, accounts, hours=24, min_duration_s=60)
+    assert events.count() == 0  # X's call is too short, Y called after the transfer
+
+
+def test_missing_columns_are_named(spark):
+    calls = spark.createDataFrame([("A", "B")], "caller string, callee string")
+    with pytest.raises(MissingColumns, match=r"missing columns \['start_time'.*present: \['callee', 'caller'\]"):
+        G.call_graph(calls)
