@@ -78,7 +78,9 @@ class Lake:
 def extract(archive: Path, into: Path) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(into, filter="data")
-    (folder,) = [p for p in into.iterdir() if (p / "nodes.csv").exists() and p.name == archive.name.split(".")[0]]
+    (folder,) = [
+        p for p in into.iterdir() if (p / "nodes.csv").exists() and p.name == archive.name.split(".")[0]
+    ]
     return folder
 
 
@@ -119,7 +121,9 @@ def to_lake(spark: SparkSession, folder: Path) -> Lake:
     )
 
 
-def cross_validate(frame: pd.DataFrame, features: tuple[str, ...], params: dict) -> tuple[np.ndarray, pd.Series]:
+def cross_validate(
+    frame: pd.DataFrame, features: tuple[str, ...], params: dict
+) -> tuple[np.ndarray, pd.Series]:
     """Out-of-fold scores and the summed gain importance over the folds."""
     scores = np.zeros(len(frame))
     importance = pd.Series(0.0, index=list(features))
@@ -129,10 +133,14 @@ def cross_validate(frame: pd.DataFrame, features: tuple[str, ...], params: dict)
         fit_df, stop_df = train_test_split(
             train_part, test_size=EARLY_STOP_SHARE, stratify=train_part[LABEL], random_state=SEED
         )
-        model = train_lightgbm(fit_df, stop_df, features=features, params=params, seed=SEED, k=int(stop_df[LABEL].sum()))
+        model = train_lightgbm(
+            fit_df, stop_df, features=features, params=params, seed=SEED, k=int(stop_df[LABEL].sum())
+        )
         test = frame.iloc[test_idx]
         scores[test_idx] = model.booster.predict(test[list(features)], num_iteration=model.best_iteration)
-        importance += pd.Series(model.booster.feature_importance("gain", iteration=model.best_iteration), index=list(features))
+        importance += pd.Series(
+            model.booster.feature_importance("gain", iteration=model.best_iteration), index=list(features)
+        )
     return scores, importance / importance.sum()
 
 
@@ -146,7 +154,9 @@ def run_archive(spark: SparkSession, archive: Path, params: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="amlsim-") as tmp:
         lake = to_lake(spark, extract(archive, Path(tmp)))
         started = time.perf_counter()
-        feats = account_features(lake.transactions, lake.accounts, as_of=lake.as_of, window_days=lake.window_days).toPandas()
+        feats = account_features(
+            lake.transactions, lake.accounts, as_of=lake.as_of, window_days=lake.window_days
+        ).toPandas()
         feature_seconds = time.perf_counter() - started
         lake.transactions.unpersist()
     # Accounts with no transfer get no feature row; they stay in the evaluation with missing features.
@@ -226,12 +236,22 @@ def replace_section(path: Path, section: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the AMLSim .tgz archives")
-    parser.add_argument("--out", type=Path, default=None, help="Markdown file whose IBM AMLSim section is replaced")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder holding the AMLSim .tgz archives"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="Markdown file whose IBM AMLSim section is replaced"
+    )
     args = parser.parse_args()
     params = load_config().train.lightgbm
     spark = build_session(
-        SparkConf(master="local[2]", app_name="fraudgraph-amlsim", shuffle_partitions=8, driver_memory="4g", extra={})
+        SparkConf(
+            master="local[2]",
+            app_name="fraudgraph-amlsim",
+            shuffle_partitions=8,
+            driver_memory="4g",
+            extra={},
+        )
     )
     started = time.perf_counter()
     results = []

@@ -119,7 +119,11 @@ NETWORK_FEATURES = (
     "peers_max_atypical_share",
     "triangles",
     "clustering",
+    "max_common_counterparties",
+    "triangle_peers",
     "peers_mean_triangles",
+    "peers_max_triangles",
+    "peers_mean_clustering",
     "cycle3_paths",
     "cycle4_midpoints",
     "return_flow_hops",
@@ -136,7 +140,7 @@ NODE = "node"
 
 def _reuse(df: DataFrame) -> DataFrame:
     """Materialise ``df`` on first use and cut its lineage (no checkpoint folder needed)."""
-    return df  # df.localCheckpoint(eager=False)
+    return df.localCheckpoint(eager=False)
 
 
 def _cv(values: Column) -> Column:
@@ -150,10 +154,13 @@ def _with_atypical_amount(txn_df: DataFrame) -> DataFrame:
     A per-payer median joined back on the payer (a table of payers, not of
     transfers); null when the amount is null.
     """
-    medians = txn_df.groupBy("src_account").agg(F.median(F.col("amount").cast("double")).alias("payer_median"))
+    medians = txn_df.groupBy("src_account").agg(
+        F.median(F.col("amount").cast("double")).alias("payer_median")
+    )
     amount = F.col("amount").cast("double")
     return txn_df.join(medians, on="src_account", how="left").withColumn(
-        "is_atypical", F.abs(amount - F.col("payer_median")) > ATYPICAL_AMOUNT_SHARE * F.abs(F.col("payer_median"))
+        "is_atypical",
+        F.abs(amount - F.col("payer_median")) > ATYPICAL_AMOUNT_SHARE * F.abs(F.col("payer_median")),
     )
 
 
@@ -173,7 +180,11 @@ def _sides(txn_df: DataFrame) -> DataFrame:
         )
 
     return (
-        txn_df.select(F.explode(F.array(side("src_account", "dst_account", True), side("dst_account", "src_account", False))).alias("s"))
+        txn_df.select(
+            F.explode(
+                F.array(side("src_account", "dst_account", True), side("dst_account", "src_account", False))
+            ).alias("s")
+        )
         .select("s.*")
         .where(F.col(ENTITY).isNotNull())
     )
@@ -211,11 +222,15 @@ def _flow_features(sides_df: DataFrame) -> DataFrame:
 def _pair_side_features(sides_df: DataFrame) -> DataFrame:
     """Shape of the account's counterparties: reciprocity, concentration, repeats (unknown peers left out)."""
     out = F.col("is_out")
-    per_day = sides_df.where(F.col("peer").isNotNull()).groupBy(ENTITY, "peer", "day").agg(
-        count_if(out).alias("out_n"),
-        count_if(~out).alias("in_n"),
-        F.sum(F.when(out, F.col("amount"))).alias("out_amt"),
-        F.sum(F.when(~out, F.col("amount"))).alias("in_amt"),
+    per_day = (
+        sides_df.where(F.col("peer").isNotNull())
+        .groupBy(ENTITY, "peer", "day")
+        .agg(
+            count_if(out).alias("out_n"),
+            count_if(~out).alias("in_n"),
+            F.sum(F.when(out, F.col("amount"))).alias("out_amt"),
+            F.sum(F.when(~out, F.col("amount"))).alias("in_amt"),
+        )
     )
     per_peer = per_day.groupBy(ENTITY, "peer").agg(
         F.sum("out_n").alias("out_n"),
@@ -250,7 +265,9 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
         "is_out",
         "amount",
         "day",
-        ((F.min(F.when(F.col("is_out"), F.col("ts"))).over(ahead) - F.col("ts")) / SECONDS_PER_HOUR).alias("dwell_h"),
+        ((F.min(F.when(F.col("is_out"), F.col("ts"))).over(ahead) - F.col("ts")) / SECONDS_PER_HOUR).alias(
+            "dwell_h"
+        ),
         ((F.col("ts") - F.lag("ts").over(by_time)) / SECONDS_PER_HOUR).alias("gap_h"),
     )
     incoming = ~F.col("is_out")
@@ -258,7 +275,9 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
     in_amount = F.sum(F.when(incoming, F.col("amount")))
 
     def forwarded_within(hours: int) -> Column:
-        return safe_ratio(F.sum(F.when(incoming & (F.col("dwell_h") <= hours), F.col("amount")).otherwise(0.0)), in_amount)
+        return safe_ratio(
+            F.sum(F.when(incoming & (F.col("dwell_h") <= hours), F.col("amount")).otherwise(0.0)), in_amount
+        )
 
     timing = timed.groupBy(ENTITY).agg(
         F.min(dwell).alias("dwell_min_hours"),
@@ -315,7 +334,9 @@ def _node_stats(edges_df: DataFrame, sides_df: DataFrame, *, hub_degree: int) ->
             ratio.alias("pass_through"),
             "atypical_share",
             F.coalesce(ratio.between(*PASS_THROUGH_BAND), F.lit(False)).alias("is_pass_through"),
-            ((F.coalesce(F.col("n_in"), F.lit(0)) + F.coalesce(F.col("n_out"), F.lit(0))) > hub_degree).alias("is_hub"),
+            ((F.coalesce(F.col("n_in"), F.lit(0)) + F.coalesce(F.col("n_out"), F.lit(0))) > hub_degree).alias(
+                "is_hub"
+            ),
         )
     )
 
@@ -353,13 +374,20 @@ def _payer_features(
         .join(pays.select(F.col("payer").alias("other"), ENTITY), on=["other", ENTITY], how="left_semi")
         .select(ENTITY, "payer")
     )
-    holder_payers = pays.join(holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", how="inner")
+    holder_payers = pays.join(
+        holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", how="inner"
+    )
     shared_holder = (
         holder_payers.groupBy(ENTITY, "holder").agg(F.count("*").alias("n")).where(F.col("n") > 1).drop("n")
     )
-    linked_by_holder = holder_payers.join(shared_holder, on=[ENTITY, "holder"], how="left_semi").select(ENTITY, "payer")
+    linked_by_holder = holder_payers.join(shared_holder, on=[ENTITY, "holder"], how="left_semi").select(
+        ENTITY, "payer"
+    )
     linked = (
-        linked_by_money.union(linked_by_holder).distinct().groupBy(ENTITY).agg(F.count("*").alias("linked_payers"))
+        linked_by_money.union(linked_by_holder)
+        .distinct()
+        .groupBy(ENTITY)
+        .agg(F.count("*").alias("linked_payers"))
     )
     unrelated = F.col("payers") - F.coalesce(F.col("linked_payers"), F.lit(0))
     return shape.join(linked, on=ENTITY, how="left").select(
@@ -375,19 +403,19 @@ def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame) -> DataFra
     """Fewest transfers from a node to cash at an ATM: 1 = it withdraws itself; absent = none within the cap.
 
     A breadth-first search backwards from the withdrawing nodes, one join of
-    the edge list per hop.
+    the edge list per hop; each level is a distinct node set, so no level is
+    larger than the graph.
     """
-    reached = atm_sources_df.withColumn("hops", F.lit(1))
+    levels = atm_sources_df.withColumn("hops", F.lit(1))
     frontier = atm_sources_df
     for hops in range(2, MAX_CASH_OUT_HOPS + 1):
         frontier = (
             edges_df.join(frontier.withColumnRenamed(NODE, DST), on=DST, how="inner")
             .select(F.col(SRC).alias(NODE))
             .distinct()
-            .join(reached, on=NODE, how="left_anti")
         )
-        reached = reached.union(frontier.withColumn("hops", F.lit(hops)))
-    return reached.withColumnRenamed(NODE, ENTITY)
+        levels = levels.union(frontier.withColumn("hops", F.lit(hops)))
+    return levels.groupBy(F.col(NODE).alias(ENTITY)).agg(F.min("hops").alias("hops"))
 
 
 def _return_flow(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
@@ -415,7 +443,11 @@ def _return_flow(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
     back2 = reach2.join(small.select(F.col(NODE).alias("a")), on="a", how="left_semi").select(
         F.col("a").alias("y"), F.col("y").alias("a")
     )
-    cycle4 = reach2.join(back2, on=["a", "y"], how="left_semi").groupBy("a").agg(F.count("*").alias("cycle4_midpoints"))
+    cycle4 = (
+        reach2.join(back2, on=["a", "y"], how="left_semi")
+        .groupBy("a")
+        .agg(F.count("*").alias("cycle4_midpoints"))
+    )
     found = cycle2.join(cycle3, on="a", how="full").join(cycle4, on="a", how="full")
     hops = (
         F.when(F.col("cycle2") > 0, 2)
@@ -437,8 +469,14 @@ def _peer_features(
     """Mean and max of the money neighbours' degrees, pass-through, atypical amounts and triangles."""
     peers = (
         neighbours_df.join(nodes_df.withColumnRenamed(NODE, "peer"), on="peer", how="inner")
-        .join(returns_df.select(F.col(ENTITY).alias("peer"), F.lit(True).alias("has_return")), on="peer", how="left")
-        .join(triangles_df.select(F.col(ENTITY).alias("peer"), "triangles"), on="peer", how="left")
+        .join(
+            returns_df.select(F.col(ENTITY).alias("peer"), F.lit(True).alias("has_return")),
+            on="peer",
+            how="left",
+        )
+        .join(
+            triangles_df.select(F.col(ENTITY).alias("peer"), "triangles", "clustering"), on="peer", how="left"
+        )
     )
     return peers.groupBy(ENTITY).agg(
         F.avg("n_in").alias("peers_mean_in_distinct"),
@@ -446,45 +484,89 @@ def _peer_features(
         F.avg("n_out").alias("peers_mean_out_distinct"),
         F.max("n_out").alias("peers_max_out_distinct"),
         # least() skips nulls: a peer with no inflow must stay out of the mean, not count as the clip.
-        F.avg(F.when(F.col("pass_through").isNotNull(), F.least(F.col("pass_through"), F.lit(PASS_THROUGH_CLIP)))).alias(
-            "peers_mean_pass_through"
-        ),
+        F.avg(
+            F.when(
+                F.col("pass_through").isNotNull(), F.least(F.col("pass_through"), F.lit(PASS_THROUGH_CLIP))
+            )
+        ).alias("peers_mean_pass_through"),
         F.avg(F.col("is_pass_through").cast("double")).alias("peers_pass_through_share"),
         F.avg(F.col("has_return").isNotNull().cast("double")).alias("peers_return_flow_share"),
         F.avg("atypical_share").alias("peers_mean_atypical_share"),
         F.max("atypical_share").alias("peers_max_atypical_share"),
-        F.avg(F.coalesce(F.col("triangles"), F.lit(0))).alias("peers_mean_triangles"),
+        F.avg("triangles").alias("peers_mean_triangles"),
+        F.max("triangles").alias("peers_max_triangles"),
+        F.avg("clustering").alias("peers_mean_clustering"),
     )
 
 
 def _triangles(neighbours_df: DataFrame) -> DataFrame:
-    """Undirected triangles through each node and its clustering coefficient (nodes in a triangle only).
+    """Undirected triangles through each node, its clustering and how densely it is tied to its peers.
+
+    Output, one row per node with a money neighbour: ``triangles``,
+    ``clustering`` (triangles / pairs of its neighbours, null with fewer than
+    two neighbours),
+    ``max_common_counterparties`` (most neighbours it shares with any one
+    neighbour) and ``triangle_peers`` (neighbours it shares at least one
+    neighbour with).
 
     Each undirected edge is oriented from the lower to the higher (degree,
     token) end, so a triangle is listed exactly once as two edges leaving its
     lowest node plus a closing edge, and no node expands more than about
     sqrt(edges) wedges (the usual bound of degree-ordered triangle listing).
     """
-    undirected = neighbours_df
-    degree = undirected.groupBy(ENTITY).agg(F.count("*").alias("deg"))
-    rank = F.struct(F.col("deg"), F.col(ENTITY))
-    ranked = degree.select(ENTITY, rank.alias("rank"))
+    degree = neighbours_df.groupBy(ENTITY).agg(F.count("*").alias("deg"))
+    ranked = degree.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
     oriented = (
-        undirected.join(ranked, on=ENTITY, how="inner")
-        .join(ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")), on="peer", how="inner")
+        neighbours_df.join(ranked, on=ENTITY, how="inner")
+        .join(
+            ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")),
+            on="peer",
+            how="inner",
+        )
         .where(F.col("rank") < F.col("peer_rank"))
         .select(F.col(ENTITY).alias("u"), F.col("peer").alias("v"))
     )
-    wedges = oriented.join(oriented.select("u", F.col("v").alias("w")), on="u", how="inner").where(F.col("v") < F.col("w"))
-    closed = wedges.join(
-        undirected.select(F.col(ENTITY).alias("v"), F.col("peer").alias("w")), on=["v", "w"], how="left_semi"
+    wedges = oriented.join(oriented.select("u", F.col("v").alias("w")), on="u", how="inner").where(
+        F.col("v") < F.col("w")
     )
-    counts = (
-        closed.select(F.explode(F.array("u", "v", "w")).alias(ENTITY)).groupBy(ENTITY).agg(F.count("*").alias("triangles"))
+    closed = wedges.join(
+        neighbours_df.select(F.col(ENTITY).alias("v"), F.col("peer").alias("w")),
+        on=["v", "w"],
+        how="left_semi",
+    )
+    # Each triangle supports its three edges; an edge's support is the neighbours its ends share.
+    edge_support = (
+        closed.select(
+            F.explode(
+                F.array(
+                    F.struct(F.col("u").alias("a"), F.col("v").alias("b")),
+                    F.struct(F.col("u").alias("a"), F.col("w").alias("b")),
+                    F.struct(F.col("v").alias("a"), F.col("w").alias("b")),
+                )
+            ).alias("e")
+        )
+        .groupBy("e.a", "e.b")
+        .agg(F.count("*").alias("support"))
+    )
+    per_node = (
+        edge_support.select(F.col("a").alias(ENTITY), "support")
+        .union(edge_support.select(F.col("b").alias(ENTITY), "support"))
+        .groupBy(ENTITY)
+        # every edge of a triangle is counted by 2 of its 3 endpoints' edges: halve the support sum
+        .agg(
+            (F.sum("support") / 2).cast("long").alias("triangles"),
+            F.max("support").alias("max_common_counterparties"),
+            F.count("*").alias("triangle_peers"),
+        )
     )
     pairs = F.col("deg") * (F.col("deg") - 1) / 2
-    return counts.join(degree, on=ENTITY, how="inner").select(
-        ENTITY, "triangles", safe_ratio(F.col("triangles"), pairs).alias("clustering")
+    triangles = F.coalesce(F.col("triangles"), F.lit(0))
+    return degree.join(per_node, on=ENTITY, how="left").select(
+        ENTITY,
+        triangles.alias("triangles"),
+        safe_ratio(triangles, pairs).alias("clustering"),
+        F.coalesce(F.col("max_common_counterparties"), F.lit(0)).alias("max_common_counterparties"),
+        F.coalesce(F.col("triangle_peers"), F.lit(0)).alias("triangle_peers"),
     )
 
 
@@ -568,12 +650,24 @@ def account_features(
     triangles = _reuse(_triangles(neighbours))
     cash_out = _hops_to_cash_out(edges, atm_sources)
 
-    counts = ["reciprocal_counterparties", "cycle3_paths", "cycle4_midpoints", "unrelated_payers", "triangles"]
+    counts = [
+        "reciprocal_counterparties",
+        "cycle3_paths",
+        "cycle4_midpoints",
+        "unrelated_payers",
+        "triangles",
+        "max_common_counterparties",
+        "triangle_peers",
+    ]
     return (
         identity.join(_flow_features(sides), on=ENTITY, how="inner")
         .join(_pair_side_features(sides), on=ENTITY, how="left")
         .join(_timing_features(sides), on=ENTITY, how="left")
-        .join(_payer_features(edges, neighbours, nodes, identity.where(F.col("holder").isNotNull())), on=ENTITY, how="left")
+        .join(
+            _payer_features(edges, neighbours, nodes, identity.where(F.col("holder").isNotNull())),
+            on=ENTITY,
+            how="left",
+        )
         .join(_peer_features(neighbours, nodes, returns, triangles), on=ENTITY, how="left")
         .join(returns, on=ENTITY, how="left")
         .join(triangles, on=ENTITY, how="left")

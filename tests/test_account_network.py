@@ -1,10 +1,10 @@
 """Account network features on hand-made money graphs; expected values worked out by hand.
 
-Two small graphs, each computed once per module (one Spark job each):
+Two small graphs of eight transfers each, disjoint, computed together once per module:
 
 - ``mule``: payers X (another bank), A and C pay M, M pays B, B withdraws at
   ATM terminal T1 and pays A back (a 3-cycle A -> M -> B -> A), C also pays A;
-  one row has no payer. Accounts A, B, C, M (and Q, idle) are the bank's.
+  one row has no payer. Accounts A, B, C, M (and I, idle) are the bank's.
 - ``ring``: a 4-cycle P -> Q -> R -> S -> P with a chord P -> R and a
   transfer back Q -> P; Q and S share a holder; one row has no payee and one
   is before the window.
@@ -24,7 +24,9 @@ AS_OF = dt.date(2026, 5, 3)
 T = dt.datetime
 D = dt.date
 TXN_SCHEMA = "src_account string, dst_account string, amount double, txn_time timestamp_ntz, channel string"
-ACCOUNT_SCHEMA = "account_id string, holder_id_number string, bound_msisdn string, open_date date, account_type string"
+ACCOUNT_SCHEMA = (
+    "account_id string, holder_id_number string, bound_msisdn string, open_date date, account_type string"
+)
 nan = float("nan")
 
 
@@ -43,67 +45,62 @@ def assert_columns(actual: dict, columns: tuple[str, ...], expected: dict[str, t
         assert got == pytest.approx(values, rel=1e-6, nan_ok=True), token
 
 
-@pytest.fixture(scope="module")
-def mule_frames(spark):
-    txns = spark.createDataFrame(
-        [
-            ("X", "M", 1000.0, T(2026, 5, 3, 10, 0), "online"),
-            ("A", "M", 500.0, T(2026, 5, 3, 10, 30), "mobile"),
-            ("M", "B", 1400.0, T(2026, 5, 3, 11, 0), "mobile"),
-            ("B", "T1", 1400.0, T(2026, 5, 3, 12, 0), "atm"),
-            ("B", "A", 50.0, T(2026, 5, 2, 9, 0), "mobile"),
-            ("C", "M", 200.0, T(2026, 5, 1, 8, 0), None),
-            (None, "M", 20.0, T(2026, 5, 3, 13, 0), "mobile"),  # payer unknown: M's side only, no edge
-            ("C", "A", 100.0, T(2026, 5, 2, 10, 0), "mobile"),
-        ],
-        TXN_SCHEMA,
-    )
-    accounts = spark.createDataFrame(
-        [
-            ("A", "H1", "P1", D(2026, 1, 3), "personal"),
-            ("B", "H1", "P2", D(2026, 5, 1), "personal"),
-            ("M", "H2", "P2", D(2026, 4, 30), "personal"),
-            ("C", None, None, D(2025, 5, 3), "corporate"),
-            ("Q", "H3", "P3", D(2020, 1, 1), "personal"),  # no transfer: no row
-        ],
-        ACCOUNT_SCHEMA,
-    )
-    return txns, accounts
+MULE_TXNS = [
+    ("X", "M", 1000.0, T(2026, 5, 3, 10, 0), "online"),
+    ("A", "M", 500.0, T(2026, 5, 3, 10, 30), "mobile"),
+    ("M", "B", 1400.0, T(2026, 5, 3, 11, 0), "mobile"),
+    ("B", "T1", 1400.0, T(2026, 5, 3, 12, 0), "atm"),
+    ("B", "A", 50.0, T(2026, 5, 2, 9, 0), "mobile"),
+    ("C", "M", 200.0, T(2026, 5, 1, 8, 0), None),
+    (None, "M", 20.0, T(2026, 5, 3, 13, 0), "mobile"),  # payer unknown: M's side only, no edge
+    ("C", "A", 100.0, T(2026, 5, 2, 10, 0), "mobile"),
+]
+MULE_ACCOUNTS = [
+    ("A", "H1", "P1", D(2026, 1, 3), "personal"),
+    ("B", "H1", "P2", D(2026, 5, 1), "personal"),
+    ("M", "H2", "P2", D(2026, 4, 30), "personal"),
+    ("C", None, None, D(2025, 5, 3), "corporate"),
+    ("I", "H3", "P3", D(2020, 1, 1), "personal"),  # idle, no transfer: no row
+]
+RING_TXNS = [
+    ("P", "Q", 100.0, T(2026, 5, 3, 9), "mobile"),
+    ("Q", "R", 100.0, T(2026, 5, 3, 10), "mobile"),
+    ("R", "S", 100.0, T(2026, 5, 3, 11), "mobile"),
+    ("S", "P", 100.0, T(2026, 5, 3, 12), "mobile"),
+    ("Q", "P", 7.0, T(2026, 5, 2, 8), "online"),
+    ("P", "R", 300.0, T(2026, 5, 1, 8), "online"),
+    ("P", None, 10.0, T(2026, 5, 2, 9), "mobile"),  # payee unknown: P's side only, no edge
+    ("R", "P", 5.0, T(2026, 4, 20, 9), "mobile"),  # before the window: ignored
+]
+RING_ACCOUNTS = [
+    ("P", "H7", None, D(2026, 1, 1), "personal"),
+    ("Q", "H9", None, D(2026, 1, 1), "personal"),
+    ("R", "H8", None, D(2026, 1, 1), "personal"),
+    ("S", "H9", None, D(2026, 1, 1), "personal"),
+]
+MULE = ("A", "B", "C", "M")
+RING = ("P", "Q", "R", "S")
 
 
 @pytest.fixture(scope="module")
-def mule(mule_frames):
-    txns, accounts = mule_frames
+def features(spark):
+    # The two graphs share no account or holder, so one Spark job computes both (the suite's time budget).
+    txns = spark.createDataFrame(MULE_TXNS + RING_TXNS, TXN_SCHEMA)
+    accounts = spark.createDataFrame(MULE_ACCOUNTS + RING_ACCOUNTS, ACCOUNT_SCHEMA)
     out = account_features(txns, accounts, as_of=AS_OF, window_days=3)
     assert out.columns == [ENTITY, *ACCOUNT_FEATURES]
     return rows(out)
 
 
 @pytest.fixture(scope="module")
-def ring(spark):
-    txns = spark.createDataFrame(
-        [
-            ("P", "Q", 100.0, T(2026, 5, 3, 9), "mobile"),
-            ("Q", "R", 100.0, T(2026, 5, 3, 10), "mobile"),
-            ("R", "S", 100.0, T(2026, 5, 3, 11), "mobile"),
-            ("S", "P", 100.0, T(2026, 5, 3, 12), "mobile"),
-            ("Q", "P", 7.0, T(2026, 5, 2, 8), "online"),
-            ("P", "R", 300.0, T(2026, 5, 1, 8), "online"),
-            ("P", None, 10.0, T(2026, 5, 2, 9), "mobile"),  # payee unknown: P's side only, no edge
-            ("R", "P", 5.0, T(2026, 4, 20, 9), "mobile"),  # before the window: ignored
-        ],
-        TXN_SCHEMA,
-    )
-    accounts = spark.createDataFrame(
-        [
-            ("P", "H7", None, D(2026, 1, 1), "personal"),
-            ("Q", "H9", None, D(2026, 1, 1), "personal"),
-            ("R", "H8", None, D(2026, 1, 1), "personal"),
-            ("S", "H9", None, D(2026, 1, 1), "personal"),
-        ],
-        ACCOUNT_SCHEMA,
-    )
-    return rows(account_features(txns, accounts, as_of=AS_OF, window_days=3))
+def mule(features):
+    return {k: v for k, v in features.items() if k in MULE}
+
+
+@pytest.fixture(scope="module")
+def ring(features):
+    assert set(features) == set(MULE) | set(RING)
+    return {k: v for k, v in features.items() if k in RING}
 
 
 def test_flow_features_count_each_side_and_ignore_unknown_counterparties(mule):
@@ -148,12 +145,22 @@ def test_counterparty_shape_and_amount_regularity(mule):
 def test_atypical_amounts_compare_each_transfer_with_its_payers_median(mule):
     # payer medians: X 1000, A 500, M 1400, B (1400 + 50) / 2 = 725, C 150; only B's two transfers are
     # more than half their median away from it. Node shares over all sides: A 1/3, B 2/3, others 0.
-    columns = ("in_atypical_share", "out_atypical_share", "peers_mean_atypical_share", "peers_max_atypical_share")
+    columns = (
+        "in_atypical_share",
+        "out_atypical_share",
+        "peers_mean_atypical_share",
+        "peers_max_atypical_share",
+    )
     assert_columns(
         mule,
         columns,
         {
-            "M": (0.0, 0.0, (0 + 1 / 3 + 0 + 2 / 3) / 4, 2 / 3),  # peers X, A, C, B; the unknown payer has no median
+            "M": (
+                0.0,
+                0.0,
+                (0 + 1 / 3 + 0 + 2 / 3) / 4,
+                2 / 3,
+            ),  # peers X, A, C, B; the unknown payer has no median
             "A": (0.5, 0.0, (0 + 2 / 3 + 0) / 3, 2 / 3),  # peers M, B, C
             "B": (0.0, 1.0, (0 + 1 / 3) / 2, 1 / 3),  # peers M, A
             "C": (nan, 0.0, (0 + 1 / 3) / 2, 1 / 3),  # peers M, A
@@ -174,7 +181,15 @@ def test_dwell_time_runs_from_each_incoming_transfer_to_the_next_outgoing_one(mu
         columns,
         {
             "M": (0.5, 1.0, 1500 / 1720, 1500 / 1720, 1.25, gap_cv_m, 4 / 5),
-            "A": (24.5, 25.0, 0.0, 0.0, 12.75, 23.5 / math.sqrt(2) / 12.75, 2 / 3),  # in 05-02 09:00, 10:00; out next day 10:30
+            "A": (
+                24.5,
+                25.0,
+                0.0,
+                0.0,
+                12.75,
+                23.5 / math.sqrt(2) / 12.75,
+                2 / 3,
+            ),  # in 05-02 09:00, 10:00; out next day 10:30
             "B": (1.0, 1.0, 1.0, 1.0, 13.5, 25 / math.sqrt(2) / 13.5, 2 / 3),
             "C": (nan, nan, nan, nan, 26.0, nan, 1 / 2),  # no incoming transfer, a single gap
         },
@@ -182,7 +197,12 @@ def test_dwell_time_runs_from_each_incoming_transfer_to_the_next_outgoing_one(mu
 
 
 def test_payers_are_unrelated_unless_they_transact_or_share_a_holder(mule, ring):
-    columns = ("payers_single_payee_share", "payers_mean_out_distinct", "unrelated_payers", "unrelated_payer_share")
+    columns = (
+        "payers_single_payee_share",
+        "payers_mean_out_distinct",
+        "unrelated_payers",
+        "unrelated_payer_share",
+    )
     assert_columns(
         mule,
         columns,
@@ -239,15 +259,33 @@ def test_neighbourhood_aggregates_over_money_counterparties(mule):
 
 
 def test_return_flow_and_triangles_on_a_three_cycle(mule):
-    columns = ("cycle3_paths", "cycle4_midpoints", "return_flow_hops", "triangles", "clustering", "peers_mean_triangles")
+    columns = (
+        "cycle3_paths", "cycle4_midpoints", "return_flow_hops", "triangles", "clustering",
+        "max_common_counterparties", "triangle_peers", "peers_mean_triangles", "peers_max_triangles",
+        "peers_mean_clustering",
+    )  # fmt: skip
+    # Undirected money graph: X-M, A-M, M-B, B-A, C-M, C-A; triangles A-M-B and A-M-C.
+    # Common neighbours per edge: A-M 2 (B, C), the other triangle edges 1, X-M 0.
+    # Clustering: M 2/6, A 2/3, B 1, C 1, X none (a single neighbour).
     assert_columns(
         mule,
         columns,
         {
-            "M": (1, 0, 3, 2, 2 / 6, (0 + 2 + 1 + 1) / 4),  # triangles A-M-B and A-M-C
-            "A": (1, 0, 3, 2, 2 / 3, (2 + 1 + 1) / 3),
-            "B": (1, 0, 3, 1, 1.0, (2 + 2) / 2),
-            "C": (0, 0, 5, 1, 1.0, (2 + 2) / 2),  # nobody pays C: no return flow
+            "M": (1, 0, 3, 2, 2 / 6, 2, 3, (0 + 2 + 1 + 1) / 4, 2, (2 / 3 + 1 + 1) / 3),  # peers X, A, B, C
+            "A": (1, 0, 3, 2, 2 / 3, 2, 3, (2 + 1 + 1) / 3, 2, (1 / 3 + 1 + 1) / 3),  # peers M, B, C
+            "B": (1, 0, 3, 1, 1.0, 1, 2, (2 + 2) / 2, 2, (1 / 3 + 2 / 3) / 2),  # peers M, A
+            "C": (
+                0,
+                0,
+                5,
+                1,
+                1.0,
+                1,
+                2,
+                (2 + 2) / 2,
+                2,
+                (1 / 3 + 2 / 3) / 2,
+            ),  # nobody pays C: no return flow
         },
     )
 
@@ -255,21 +293,25 @@ def test_return_flow_and_triangles_on_a_three_cycle(mule):
 def test_return_flow_finds_the_shortest_way_back_on_a_ring(ring):
     columns = (
         "reciprocal_counterparties", "cycle3_paths", "cycle4_midpoints", "return_flow_hops", "triangles",
-        "clustering", "counterparties",
+        "clustering", "max_common_counterparties", "triangle_peers", "counterparties",
     )  # fmt: skip
+    # Undirected: P-Q, Q-R, R-S, S-P and the chord P-R, shared by triangles P-Q-R and P-R-S.
     assert_columns(
         ring,
         columns,
         {
-            "P": (1, 1, 1, 2, 2, 2 / 3, 3),  # Q pays back; P -> R -> S -> P; P -> Q -> R -> S -> P
-            "Q": (1, 0, 1, 2, 1, 1.0, 2),
-            "R": (0, 1, 1, 3, 2, 2 / 3, 3),  # R -> S -> P -> R; the R -> P row is outside the window
-            "S": (0, 1, 1, 3, 1, 1.0, 2),
+            "P": (1, 1, 1, 2, 2, 2 / 3, 2, 3, 3),  # Q pays back; P -> R -> S -> P; P -> Q -> R -> S -> P
+            "Q": (1, 0, 1, 2, 1, 1.0, 1, 2, 2),
+            "R": (0, 1, 1, 3, 2, 2 / 3, 2, 3, 3),  # R -> S -> P -> R; the R -> P row is outside the window
+            "S": (0, 1, 1, 3, 1, 1.0, 1, 2, 2),
         },
     )
 
 
-def test_account_features_name_missing_columns(mule_frames):
-    txns, accounts = mule_frames
-    with pytest.raises(MissingColumns, match=r"missing columns \['bound_msisdn'\]; present: \['account_id', 'account_type'"):
-        account_features(txns, accounts.drop("bound_msisdn"), as_of=AS_OF, window_days=3)
+def test_account_features_name_missing_columns(spark):
+    txns = spark.createDataFrame(MULE_TXNS, TXN_SCHEMA)
+    accounts = spark.createDataFrame(MULE_ACCOUNTS, ACCOUNT_SCHEMA).drop("bound_msisdn")
+    with pytest.raises(
+        MissingColumns, match=r"missing columns \['bound_msisdn'\]; present: \['account_id', 'account_type'"
+    ):
+        account_features(txns, accounts, as_of=AS_OF, window_days=3)
