@@ -10,17 +10,26 @@ with numpy: a heavy-tailed number of calls per caller (log-normal activity plus 
 call thousands of fresh numbers), repeated calls to a small set of contacts that call back, several
 handsets for a few numbers, and the subscribers and accounts snapshots of the window's last day.
 
-A stage is a function ``(spark, lake, day, window_days, out) -> {part: rows written}``, listed in
-:data:`STAGES`; ``--stage`` picks one. DuckDB computes the same features from the same files with
-SQL that follows the definitions of ``features.phones`` and ``features.accounts``; the script then
-compares every row and column of the two outputs and prints the table for bench/README.md.
+Stages (``--stage`` picks some; all by default), each timed with the peak resident memory of the
+process tree (the Python driver, the Spark JVM, DuckDB in-process):
+
+- ``duckdb_aggregates``: one DuckDB query (all cores) computing, per subscriber number active in the
+  window, every phone feature of ``features.phones`` and the network features that are plain
+  aggregations (identity sharing, contacts' degrees, co-targeting), from the same Parquet files;
+- ``spark_aggregates``: the same columns with the project's Spark code;
+- ``spark_network_stage``: the whole feature stage of a day as ``fraud train``/``fraud score`` run it
+  (``jobs.features.materialise_features``: phone and account features, every network feature,
+  propagated risk, strong-tie components and money bridges), written to the lake.
+
+The two aggregate outputs are then compared row by row and column by column (DuckDB does the
+comparison; nothing per number reaches the Python driver), and the script prints the table for
+bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import inspect
 import json
 import multiprocessing
 import os
@@ -36,13 +45,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from features.phones import EVENING_HOURS, LONG_CALL_S, NIGHT_HOURS, SHORT_CALL_S, WORK_HOURS
 from fraudgraph import contract as C
 from fraudgraph.config import SparkConf, load_config
-from fraudgraph.lake import DT, Lake, days_between, partition_path, write_partitions
+from fraudgraph.lake import Lake, days_between, partition_path
 from simulator.ids import fixed_strings
 from simulator.population import NORMAL_HOURS
 from simulator.population import WORK_HOURS as WORKDAY_HOURS_P
@@ -259,7 +268,8 @@ def generate_lake(lake: Lake, *, calls: int, sms: int, transactions: int, seed: 
     day = rng.integers(0, WINDOW_DAYS, transactions)
     t = local_times(rng, day_numbers[day], NORMAL_HOURS)
     cents = np.round(rng.lognormal(np.log(300), 1.2, transactions) * 100).astype(np.int64)
-    channel = rng.choice(4, transactions, p=[0.7, 0.2, 0.07, 0.03])
+    channel = rng.choice(4, transactions, p=[0.55, 0.3, 0.1, 0.05])
+    channels = pa.array(["mobile", "online", "pos", "atm"])
     txn_dir = lake.clean(C.TRANSACTIONS)
     for k, d in enumerate(days):
         rows = np.flatnonzero(day == k)
@@ -271,532 +281,469 @@ def generate_lake(lake: Lake, *, calls: int, sms: int, transactions: int, seed: 
                 "dst_account": account_tokens.take(pa.array(dst[rows])).cast(pa.string()),
                 "amount": cents_to_decimal(cents[rows]),
                 "txn_time": int96_times(t[rows]),
-                "channel": pa.array(list(C.CHANNELS)).take(pa.array(channel[rows])),
+                "channel": channels.take(pa.array(channel[rows])),
             }
         )
         write_day(table, txn_dir, d)
     lake.mark_ingested(C.TRANSACTIONS, days)
 
-    ours = np.flatnonzero(rng.random(accounts) < 0.9)
-    a = len(ours)
+    # Accounts snapshot: holders drawn from the subscribers' ID numbers, 70 % bound to a number.
+    holder = rng.integers(0, m, accounts)
+    bound = rng.integers(0, numbers, accounts)
     table = pa.table(
         {
-            "account_id": account_tokens.take(pa.array(ours)).cast(pa.string()),
-            "holder_id_number": person_tokens.take(pa.array(rng.integers(0, m, a))).cast(pa.string()),
-            "bound_msisdn": number_tokens.take(pa.array(subs[rng.integers(0, m, a)])).cast(pa.string()),
-            "bank_code": pa.array(["308"]).take(pa.array(np.zeros(a, dtype=np.int32))),
-            "open_date": pa.array(((AS_OF - EPOCH).days - rng.integers(0, 5000, a)).astype("datetime64[D]")),
+            "account_id": account_tokens.cast(pa.string()),
+            "holder_id_number": pc.if_else(
+                pa.array(rng.random(accounts) < 0.1),
+                pa.nulls(accounts, pa.large_string()),
+                person_tokens.take(pa.array(holder)),
+            ).cast(pa.string()),
+            "bound_msisdn": pc.if_else(
+                pa.array(rng.random(accounts) < 0.3),
+                pa.nulls(accounts, pa.large_string()),
+                number_tokens.take(pa.array(bound)),
+            ).cast(pa.string()),
+            "bank_code": pa.array(["B001"] * accounts),
+            "open_date": pa.array(
+                ((AS_OF - EPOCH).days - rng.integers(0, 3650, accounts)).astype("datetime64[D]")
+            ),
             "account_type": pa.array(["personal", "corporate"]).take(
-                pa.array((rng.random(a) < 0.08).astype(np.int32))
+                pa.array((rng.random(accounts) < 0.05).astype(np.int32))
             ),
         }
     )
     write_day(table, lake.clean(C.ACCOUNTS), AS_OF)
     lake.mark_ingested(C.ACCOUNTS, [AS_OF])
 
-
-def ensure_lake(lake: Lake, *, calls: int, sms: int, transactions: int) -> bool:
-    """Generate the dataset unless ``lake`` already holds one with these sizes; True when generated.
-
-    Generation runs in a child process, so the peak memory of this one is the stage's.
-    """
-    meta_file = lake.root / "_bench.json"
-    wanted = {"version": DATA_VERSION, "calls": calls, "sms": sms, "transactions": transactions, "seed": SEED}
-    if meta_file.exists() and json.loads(meta_file.read_text()) == wanted:
-        return False
-    shutil.rmtree(lake.root, ignore_errors=True)
-    ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=_generate, args=(str(lake.root), calls, sms, transactions))
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise SystemExit(f"data generation failed (exit {child.exitcode})")
-    meta_file.write_text(json.dumps(wanted) + "\n")
-    return True
-
-
-def _generate(root: str, calls: int, sms: int, transactions: int) -> None:
-    generate_lake(Lake(root), calls=calls, sms=sms, transactions=transactions, seed=SEED)
-
-
-# ---------------------------------------------------------------------------------------------- stages
-
-# A part computes and writes features for the window ending ``day`` and returns
-# (rows read, rows written, seconds); a stage is a sequence of named parts, each timed on its own.
-Part = Callable[[SparkSession, Lake, dt.date, int, Path], tuple[int, int, float]]
-
-
-def _window(day: dt.date, window_days: int) -> list[dt.date]:
-    return days_between(day - dt.timedelta(days=window_days - 1), day)
-
-
-def _write(df: DataFrame, table: Path, day: dt.date) -> int:
-    """Write like the pipeline (``write_partitions`` under ``dt=``); rows written from the Parquet footers."""
-    write_partitions(df.withColumn(DT, F.lit(day.isoformat())), table)
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in partition_path(table, day).glob("*.parquet"))
-
-
-def part_phones(
-    spark: SparkSession, lake: Lake, day: dt.date, window_days: int, out: Path
-) -> tuple[int, int, float]:
-    """features.phones.phone_features: the part DuckDB is compared with."""
-    from features.phones import phone_features
-
-    days = _window(day, window_days)
-    started = time.perf_counter()
-    df = phone_features(
-        lake.read_clean(spark, C.CALLS, days),
-        lake.read_clean(spark, C.SMS, days),
-        lake.read_clean_snapshot(spark, C.SUBSCRIBERS, day),
-        as_of=day,
-        window_days=window_days,
+    # Labels reported the day before the window: the dialers as fraud, a few busy accounts as mules.
+    fraud = np.flatnonzero(dialer)
+    mules = np.flatnonzero(busy)[:200]
+    n = len(fraud) + len(mules)
+    label_day = AS_OF - dt.timedelta(days=WINDOW_DAYS)
+    table = pa.table(
+        {
+            "entity_type": pa.array(["msisdn"] * len(fraud) + ["account"] * len(mules)),
+            "entity_id": pa.concat_arrays(
+                [
+                    number_tokens.take(pa.array(fraud)).cast(pa.string()),
+                    account_tokens.take(pa.array(mules)).cast(pa.string()),
+                ]
+            ),
+            "label": pa.array(["fraud"] * len(fraud) + ["mule"] * len(mules)),
+            "reported_time": int96_times(np.full(n, (label_day - EPOCH).days * SECONDS_PER_DAY + 12 * 3600)),
+            "source": pa.array(["police"] * n),
+            "case_id": pa.nulls(n, pa.string()),
+        }
     )
-    written = _write(df, out / C.MSISDN, day)
-    return _rows(lake, C.CALLS, days) + _rows(lake, C.SMS, days), written, time.perf_counter() - started
+    write_day(table, lake.clean(C.LABELS), label_day)
+    lake.mark_ingested(C.LABELS, [label_day])
 
 
-def part_accounts(
-    spark: SparkSession, lake: Lake, day: dt.date, window_days: int, out: Path
-) -> tuple[int, int, float]:
-    """features.accounts.account_features."""
-    from features.accounts import account_features
+# ------------------------------------------------------------------------------------------- DuckDB
 
-    days = _window(day, window_days)
-    started = time.perf_counter()
-    df = account_features(
-        lake.read_clean(spark, C.TRANSACTIONS, days),
-        lake.read_clean_snapshot(spark, C.ACCOUNTS, day),
-        as_of=day,
-        window_days=window_days,
-    )
-    written = _write(df, out / C.ACCOUNT, day)
-    return _rows(lake, C.TRANSACTIONS, days), written, time.perf_counter() - started
-
-
-def part_job(
-    spark: SparkSession, lake: Lake, day: dt.date, window_days: int, out: Path
-) -> tuple[int, int, float]:
-    """jobs.features.materialise_features as the pipeline runs it (it writes under the bench lake's features/)."""
-    from jobs.features import materialise_features
-
-    days = _window(day, window_days)
-    kwargs = {}
-    if "graph" in inspect.signature(materialise_features).parameters:  # network features, when present
-        kwargs["graph"] = load_config().graph
-    started = time.perf_counter()
-    built = materialise_features(spark, lake, day, length=window_days, **kwargs)
-    seconds = time.perf_counter() - started
-    written = sum(
-        pq.ParquetFile(f).metadata.num_rows
-        for entity in built
-        for f in partition_path(lake.features(entity), day).glob("*.parquet")
-    )
-    return sum(_rows(lake, feed, days) for feed in (C.CALLS, C.SMS, C.TRANSACTIONS)), written, seconds
+# The per-number aggregates both engines compute: every phone feature, plus the network features
+# that are plain aggregations (identity sharing, contacts' degrees, co-targeting).
+NETWORK_AGGREGATES = (
+    "shared_device_numbers",
+    "device_max_numbers",
+    "id_numbers",
+    "id_accounts",
+    "bound_accounts",
+    "contact_mean_degree",
+    "contact_max_degree",
+    "co_target_share",
+    "co_target_callers",
+    "co_target_max_overlap",
+)
+NETWORK_COUNTS = tuple(c for c in NETWORK_AGGREGATES if not c.startswith(("contact_", "co_target_share")))
 
 
-STAGES: dict[str, tuple[tuple[str, Part], ...]] = {
-    # The per-number feature stage: phone then account features, each written.
-    "features": (("phone_features", part_phones), ("account_features", part_accounts)),
-    "phones": (("phone_features", part_phones),),
-    # The pipeline's own feature step (jobs/features.py), network features included when it has them.
-    "job": (("materialise_features", part_job),),
-}
+def duckdb_sql(lake: Lake, graph) -> str:
+    """One query: :data:`PHONE_FEATURES` and :data:`NETWORK_AGGREGATES` per subscriber number active in the window."""
+    first = AS_OF - dt.timedelta(days=WINDOW_DAYS - 1)
 
+    def files(feed) -> str:
+        return f"read_parquet('{lake.clean(feed)}/*/*.parquet')"
 
-def _rows(lake: Lake, feed: C.Feed, days: list[dt.date]) -> int:
-    table = lake.clean(feed)
-    return sum(
-        pq.ParquetFile(f).metadata.num_rows for d in days for f in partition_path(table, d).glob("*.parquet")
-    )
-
-
-# ---------------------------------------------------------------------------------------------- DuckDB
-
-
-def duckdb_phone_features_sql(lake: Lake, day: dt.date, window_days: int, out_file: Path) -> str:
-    """The phone features of ``features.phones``, written as one DuckDB query to ``out_file``.
-
-    Plain SQL as a DuckDB user would write it: one aggregation of calls per caller, one per
-    (caller, callee) pair, reciprocity as a join of the pair table with itself, distinct IMEIs.
-    INT96 times are instants; with the connection in UTC, ``timezone('Asia/Shanghai', ...)``
-    gives the local time Spark's session zone gives.
-    """
-    first = day - dt.timedelta(days=window_days - 1)
-    days = _window(day, window_days)
-
-    def files(feed: C.Feed, ds: list[dt.date]) -> str:
-        paths = [str(p) for d in ds for p in sorted(partition_path(lake.clean(feed), d).glob("*.parquet"))]
-        return "[" + ", ".join(f"'{p}'" for p in paths) + "]"
-
-    snapshot = max(
-        d
-        for d in days_between(first - dt.timedelta(days=366), day)
-        if partition_path(lake.clean(C.SUBSCRIBERS), d).is_dir()
-    )
-    per_day = ",\n    ".join(f"count(*) FILTER (WHERE day_index = {k}) AS day{k}" for k in range(window_days))
-    max_day = f"greatest({', '.join(f'day{k}' for k in range(window_days))})" if window_days > 1 else "day0"
+    def hours(block: tuple[int, int]) -> str:
+        return f"h >= {block[0]} AND h < {block[1]}"
 
     def ratio(num: str, den: str) -> str:
-        return f"CASE WHEN {den} > 0 THEN ({num})::DOUBLE / {den} END"
+        return f"CASE WHEN {den} > 0 THEN ({num}) / ({den}) END"
 
-    blocks = ["out_night", "out_work", "out_evening", "(out_calls - out_night - out_work - out_evening)"]
-    entropy = " + ".join(
-        f"CASE WHEN {b} > 0 THEN -({b}::DOUBLE / out_calls) * log2({b}::DOUBLE / out_calls) ELSE 0 END"
-        for b in blocks
-    )
+    o = "o.out_calls"
+    blocks = ["o.night", "o.work", "o.evening", f"({o} - o.night - o.work - o.evening)"]
+    entropy = " + ".join(f"CASE WHEN {b} > 0 THEN -({b} / {o}) * log2({b} / {o}) ELSE 0 END" for b in blocks)
+    day0 = f"DATE '{AS_OF}'"
+    local = f"INTERVAL {UTC_OFFSET_S} SECOND"
     return f"""
-COPY (
-WITH calls AS (
-  SELECT caller, callee, duration_s, caller_imei, timezone('Asia/Shanghai', start_time::TIMESTAMPTZ) AS t
-  FROM read_parquet({files(C.CALLS, days)})
-), win AS (
-  SELECT *, t::DATE AS d FROM calls WHERE t::DATE BETWEEN DATE '{first}' AND DATE '{day}'
-), c AS (
-  SELECT caller, callee, duration_s, hour(t) AS hour, DATE '{day}' - d AS day_index, dayofweek(d) IN (0, 6) AS is_weekend
-  FROM win WHERE caller IS NOT NULL AND callee IS NOT NULL AND caller <> callee
-), pairs AS (
-  SELECT caller, callee, count(*) AS n, count(*) FILTER (WHERE duration_s > 0) AS answered,
-         bit_or(1::BIGINT << day_index) AS day_bits
-  FROM c GROUP BY caller, callee
-), out_calls AS (
-  SELECT caller AS token, count(*) AS out_calls,
-    count(*) FILTER (WHERE duration_s > 0) AS out_answered,
-    count(*) FILTER (WHERE duration_s > 0 AND duration_s < {SHORT_CALL_S}) AS out_short,
-    count(*) FILTER (WHERE duration_s >= {LONG_CALL_S}) AS out_long_calls,
-    coalesce(sum(duration_s), 0) AS out_duration,
-    count(*) FILTER (WHERE hour >= {NIGHT_HOURS[0]} AND hour < {NIGHT_HOURS[1]}) AS out_night,
-    count(*) FILTER (WHERE hour >= {WORK_HOURS[0]} AND hour < {WORK_HOURS[1]}) AS out_work,
-    count(*) FILTER (WHERE hour >= {EVENING_HOURS[0]} AND hour < {EVENING_HOURS[1]}) AS out_evening,
-    count(*) FILTER (WHERE is_weekend) AS out_weekend,
-    bit_count(bit_or(1::BIGINT << hour)) AS out_active_hours,
-    {per_day}
-  FROM c GROUP BY caller
-), out_pairs AS (
-  SELECT p.caller AS token, count(*) AS out_distinct, count(q.caller) AS reciprocal_contacts,
-    count(*) FILTER (WHERE p.day_bits & 1 = 1) AS out_last_day_distinct,
-    count(*) FILTER (WHERE p.day_bits = 1) AS out_new_contacts,
-    bit_or(p.day_bits) AS out_day_bits
-  FROM pairs p LEFT JOIN pairs q ON q.caller = p.callee AND q.callee = p.caller
-  GROUP BY p.caller
-), in_pairs AS (
-  SELECT callee AS token, sum(n) AS in_calls, count(*) AS in_distinct, sum(answered) AS in_answered,
-         bit_or(day_bits) AS in_day_bits
-  FROM pairs GROUP BY callee
-), handsets AS (
-  SELECT caller AS token, count(DISTINCT caller_imei) AS imeis
-  FROM win WHERE caller IS NOT NULL AND caller_imei IS NOT NULL GROUP BY caller
-), sms_pairs AS (
-  SELECT sender, receiver, count(*) AS n, count(*) FILTER (WHERE has_url) AS url
-  FROM read_parquet({files(C.SMS, days)})
-  WHERE timezone('Asia/Shanghai', send_time::TIMESTAMPTZ)::DATE BETWEEN DATE '{first}' AND DATE '{day}'
-    AND sender IS NOT NULL AND receiver IS NOT NULL
-  GROUP BY sender, receiver
-), sms_out AS (
-  SELECT sender AS token, sum(n) AS sms_out, count(*) AS sms_out_distinct, sum(url) AS sms_url
-  FROM sms_pairs GROUP BY sender
-), sms_in AS (
-  SELECT receiver AS token, sum(n) AS sms_in FROM sms_pairs GROUP BY receiver
-), subs AS (
-  SELECT DISTINCT ON (msisdn) msisdn, activation_date, plan_type, status
-  FROM read_parquet({files(C.SUBSCRIBERS, [snapshot])}) WHERE msisdn IS NOT NULL
-), active AS (
-  SELECT token FROM out_calls UNION SELECT token FROM in_pairs UNION SELECT token FROM handsets
-  UNION SELECT token FROM sms_out UNION SELECT token FROM sms_in
-), f AS (
-  SELECT s.msisdn AS entity_token, s.activation_date, s.plan_type, s.status,
-    coalesce(o.out_calls, 0) AS out_calls, coalesce(p.out_distinct, 0) AS out_distinct,
-    coalesce(o.out_answered, 0) AS out_answered, coalesce(o.out_short, 0) AS out_short,
-    coalesce(o.out_long_calls, 0) AS out_long_calls, coalesce(o.out_duration, 0) AS out_duration,
-    coalesce(o.out_night, 0) AS out_night, coalesce(o.out_work, 0) AS out_work,
-    coalesce(o.out_evening, 0) AS out_evening, coalesce(o.out_weekend, 0) AS out_weekend,
-    coalesce(o.out_active_hours, 0) AS out_active_hours,
-    coalesce(bit_count(p.out_day_bits), 0) AS out_active_days,
-    coalesce({max_day.replace("day", "o.day")}, 0) AS out_max_day_calls,
-    coalesce(p.reciprocal_contacts, 0) AS reciprocal_contacts,
-    coalesce(p.out_last_day_distinct, 0) AS out_last_day_distinct,
-    coalesce(p.out_new_contacts, 0) AS out_new_contacts,
-    coalesce(i.in_calls, 0) AS in_calls, coalesce(i.in_distinct, 0) AS in_distinct,
-    coalesce(i.in_answered, 0) AS in_answered,
-    bit_count(coalesce(p.out_day_bits, 0) | coalesce(i.in_day_bits, 0)) AS active_days,
-    coalesce(h.imeis, 0) AS imeis,
-    coalesce(so.sms_out, 0) AS sms_out, coalesce(so.sms_out_distinct, 0) AS sms_out_distinct,
-    coalesce(so.sms_url, 0) AS sms_url, coalesce(si.sms_in, 0) AS sms_in
-  FROM subs s
-  JOIN active a ON a.token = s.msisdn
-  LEFT JOIN out_calls o ON o.token = s.msisdn
-  LEFT JOIN out_pairs p ON p.token = s.msisdn
-  LEFT JOIN in_pairs i ON i.token = s.msisdn
-  LEFT JOIN handsets h ON h.token = s.msisdn
-  LEFT JOIN sms_out so ON so.token = s.msisdn
-  LEFT JOIN sms_in si ON si.token = s.msisdn
+WITH cw AS (
+    SELECT caller, callee, duration_s, caller_imei, CAST(t AS DATE) AS d, hour(t) AS h
+    FROM (SELECT *, start_time + {local} AS t FROM {files(C.CALLS)})
+    WHERE CAST(t AS DATE) BETWEEN DATE '{first}' AND {day0}
+),
+cc AS (SELECT * FROM cw WHERE caller IS NOT NULL AND callee IS NOT NULL AND caller <> callee),
+out_stats AS (
+    SELECT caller AS n, count(*) AS out_calls,
+        count(*) FILTER (duration_s > 0) AS answered,
+        count(*) FILTER (duration_s > 0 AND duration_s < {SHORT_CALL_S}) AS short,
+        count(*) FILTER (duration_s >= {LONG_CALL_S}) AS long,
+        coalesce(sum(duration_s), 0) AS dur,
+        count(*) FILTER ({hours(NIGHT_HOURS)}) AS night,
+        count(*) FILTER ({hours(WORK_HOURS)}) AS work,
+        count(*) FILTER ({hours(EVENING_HOURS)}) AS evening,
+        count(*) FILTER (isodow(d) IN (6, 7)) AS weekend,
+        count(DISTINCT h) AS active_hours,
+        count(DISTINCT d) AS out_days
+    FROM cc GROUP BY caller
+),
+max_day AS (SELECT n, max(k) AS max_day FROM (SELECT caller AS n, d, count(*) AS k FROM cc GROUP BY ALL) GROUP BY n),
+pairs AS (SELECT caller AS src, callee AS dst, min(d) AS first_d, max(d) AS last_d FROM cc GROUP BY ALL),
+out_pairs AS (
+    SELECT p.src AS n, count(*) AS out_distinct,
+        count(q.src) AS reciprocal,
+        count(*) FILTER (p.last_d = {day0}) AS last_day_distinct,
+        count(*) FILTER (p.first_d = {day0}) AS new_contacts
+    FROM pairs p LEFT JOIN pairs q ON q.src = p.dst AND q.dst = p.src
+    GROUP BY p.src
+),
+in_stats AS (
+    SELECT callee AS n, count(*) AS in_calls, count(*) FILTER (duration_s > 0) AS in_answered,
+        count(DISTINCT caller) AS in_distinct
+    FROM cc GROUP BY callee
+),
+days AS (SELECT n, count(DISTINCT d) AS active_days FROM (SELECT caller AS n, d FROM cc UNION ALL SELECT callee, d FROM cc) GROUP BY n),
+handsets AS (
+    SELECT caller AS n, count(DISTINCT caller_imei) AS imeis FROM cw
+    WHERE caller IS NOT NULL AND caller_imei IS NOT NULL GROUP BY caller
+),
+sw AS (
+    SELECT sender, receiver, has_url FROM (SELECT *, send_time + {local} AS t FROM {files(C.SMS)})
+    WHERE CAST(t AS DATE) BETWEEN DATE '{first}' AND {day0} AND sender IS NOT NULL AND receiver IS NOT NULL
+),
+sms_out AS (
+    SELECT sender AS n, count(*) AS sms_out, count(DISTINCT receiver) AS sms_out_distinct,
+        count(*) FILTER (has_url) AS url
+    FROM sw GROUP BY sender
+),
+sms_in AS (SELECT receiver AS n, count(*) AS sms_in FROM sw GROUP BY receiver),
+subs AS (SELECT DISTINCT ON (msisdn) * FROM {files(C.SUBSCRIBERS)}),
+accts AS (SELECT DISTINCT ON (account_id) * FROM {files(C.ACCOUNTS)}),
+-- identity sharing
+dev_links AS (SELECT DISTINCT caller AS n, caller_imei AS dev FROM cw WHERE caller IS NOT NULL AND caller_imei IS NOT NULL),
+dev_members AS (SELECT dev, count(*) AS k FROM dev_links GROUP BY dev),
+devices AS (
+    SELECT l.n, sum(m.k - 1) AS shared_device_numbers, max(m.k) AS device_max_numbers
+    FROM dev_links l JOIN dev_members m USING (dev) GROUP BY l.n
+),
+id_numbers AS (SELECT id_number, count(*) AS k FROM subs WHERE id_number IS NOT NULL GROUP BY id_number),
+id_accounts AS (
+    SELECT holder_id_number AS id_number, count(DISTINCT account_id) AS k FROM accts
+    WHERE holder_id_number IS NOT NULL GROUP BY ALL
+),
+ids AS (
+    SELECT s.msisdn AS n, i.k AS id_numbers, a.k AS id_accounts FROM subs s
+    JOIN id_numbers i USING (id_number) LEFT JOIN id_accounts a USING (id_number)
+),
+bound AS (
+    SELECT bound_msisdn AS n, count(DISTINCT account_id) AS bound_accounts FROM accts
+    WHERE bound_msisdn IS NOT NULL GROUP BY ALL
+),
+-- contacts' degrees in the undirected call graph (calls to oneself are no contact)
+und AS (SELECT DISTINCT a, b FROM (SELECT caller AS a, callee AS b FROM cc UNION ALL SELECT callee, caller FROM cc)),
+deg AS (SELECT a AS n, count(*) AS degree FROM und GROUP BY a),
+contacts AS (
+    SELECT u.a AS n, avg(d.degree) AS contact_mean_degree, max(d.degree) AS contact_max_degree
+    FROM und u JOIN deg d ON d.n = u.b GROUP BY u.a
+),
+-- co-targeting
+out_degree AS (SELECT src, count(*) AS k FROM pairs GROUP BY src),
+flagged AS (
+    SELECT p.src, p.dst, CAST(o.k >= {graph.high_volume_contacts} AS INTEGER) AS hv
+    FROM pairs p JOIN out_degree o USING (src)
+),
+per_callee AS (SELECT dst, sum(hv) AS hv_callers FROM flagged GROUP BY dst),
+per_pair AS (SELECT f.src, f.dst, f.hv, c.hv_callers - f.hv AS other_hv, c.hv_callers FROM flagged f JOIN per_callee c USING (dst)),
+shares AS (SELECT src AS n, avg(CAST(other_hv > 0 AS DOUBLE)) AS co_target_share FROM per_pair GROUP BY src),
+hv AS (SELECT src, dst FROM per_pair WHERE hv = 1 AND hv_callers BETWEEN 2 AND {graph.co_target_max_callers}),
+hv_overlaps AS (
+    SELECT src AS n, count(*) FILTER (overlap >= {graph.co_target_min_overlap}) AS co_target_callers,
+        max(overlap) AS co_target_max_overlap
+    FROM (SELECT x.src, y.src AS other, count(*) AS overlap FROM hv x JOIN hv y ON x.dst = y.dst AND x.src <> y.src GROUP BY ALL)
+    GROUP BY src
+),
+active AS (
+    SELECT n FROM out_stats UNION SELECT n FROM in_stats UNION SELECT n FROM handsets
+    UNION SELECT n FROM sms_out UNION SELECT n FROM sms_in
 )
-SELECT entity_token,
-  out_calls, out_distinct,
-  {ratio("out_answered", "out_calls")} AS out_answer_rate,
-  {ratio("out_short", "out_answered")} AS out_short_share,
-  out_long_calls,
-  {ratio("out_duration", "out_answered")} AS out_mean_duration_s,
-  {ratio("out_night", "out_calls")} AS out_night_share,
-  {ratio("out_work", "out_calls")} AS out_work_hours_share,
-  {ratio("out_evening", "out_calls")} AS out_evening_share,
-  out_active_hours,
-  CASE WHEN out_calls > 0 THEN {entropy} END AS out_hour_block_entropy,
-  out_active_days, out_max_day_calls,
-  {ratio("out_max_day_calls * out_active_days", "out_calls")} AS out_day_burstiness,
-  {ratio("out_weekend", "out_calls")} AS out_weekend_share,
-  {ratio("reciprocal_contacts", "out_distinct")} AS out_callback_share,
-  {ratio("out_calls", "out_distinct")} AS out_calls_per_contact,
-  out_last_day_distinct,
-  {ratio("out_new_contacts", "out_distinct")} AS out_new_contact_share,
-  in_calls, in_distinct,
-  {ratio("in_answered", "in_calls")} AS in_answer_rate,
-  {ratio("in_calls", "out_calls")} AS in_out_ratio,
-  reciprocal_contacts, active_days, imeis,
-  sms_out, sms_out_distinct,
-  {ratio("sms_url", "sms_out")} AS sms_out_url_share,
-  sms_in,
-  DATE '{day}' - activation_date AS sim_age_days,
-  (plan_type = 'prepaid')::INT AS is_prepaid,
-  (status = 'active')::INT AS is_active_status
-FROM f
-) TO '{out_file}' (FORMAT parquet, COMPRESSION zstd)
+SELECT
+    s.msisdn AS entity_token,
+    coalesce(o.out_calls, 0) AS out_calls,
+    coalesce(op.out_distinct, 0) AS out_distinct,
+    {ratio("o.answered", o)} AS out_answer_rate,
+    {ratio("o.short", "o.answered")} AS out_short_share,
+    coalesce(o.long, 0) AS out_long_calls,
+    {ratio("o.dur", "o.answered")} AS out_mean_duration_s,
+    {ratio("o.night", o)} AS out_night_share,
+    {ratio("o.work", o)} AS out_work_hours_share,
+    {ratio("o.evening", o)} AS out_evening_share,
+    coalesce(o.active_hours, 0) AS out_active_hours,
+    CASE WHEN {o} > 0 THEN {entropy} END AS out_hour_block_entropy,
+    coalesce(o.out_days, 0) AS out_active_days,
+    coalesce(md.max_day, 0) AS out_max_day_calls,
+    {ratio("md.max_day * o.out_days", o)} AS out_day_burstiness,
+    {ratio("o.weekend", o)} AS out_weekend_share,
+    {ratio("op.reciprocal", "op.out_distinct")} AS out_callback_share,
+    {ratio(o, "op.out_distinct")} AS out_calls_per_contact,
+    coalesce(op.last_day_distinct, 0) AS out_last_day_distinct,
+    {ratio("op.new_contacts", "op.out_distinct")} AS out_new_contact_share,
+    coalesce(i.in_calls, 0) AS in_calls,
+    coalesce(i.in_distinct, 0) AS in_distinct,
+    {ratio("i.in_answered", "i.in_calls")} AS in_answer_rate,
+    {ratio("coalesce(i.in_calls, 0)", o)} AS in_out_ratio,
+    coalesce(op.reciprocal, 0) AS reciprocal_contacts,
+    coalesce(dy.active_days, 0) AS active_days,
+    coalesce(hs.imeis, 0) AS imeis,
+    coalesce(so.sms_out, 0) AS sms_out,
+    coalesce(so.sms_out_distinct, 0) AS sms_out_distinct,
+    {ratio("so.url", "so.sms_out")} AS sms_out_url_share,
+    coalesce(si.sms_in, 0) AS sms_in,
+    datediff('day', s.activation_date, {day0}) AS sim_age_days,
+    CAST(s.plan_type = 'prepaid' AS INTEGER) AS is_prepaid,
+    CAST(s.status = 'active' AS INTEGER) AS is_active_status,
+    coalesce(dv.shared_device_numbers, 0) AS shared_device_numbers,
+    coalesce(dv.device_max_numbers, 0) AS device_max_numbers,
+    coalesce(ids.id_numbers, 0) AS id_numbers,
+    coalesce(ids.id_accounts, 0) AS id_accounts,
+    coalesce(b.bound_accounts, 0) AS bound_accounts,
+    ct.contact_mean_degree,
+    ct.contact_max_degree,
+    sh.co_target_share,
+    coalesce(ov.co_target_callers, 0) AS co_target_callers,
+    coalesce(ov.co_target_max_overlap, 0) AS co_target_max_overlap
+FROM subs s
+JOIN active a ON a.n = s.msisdn
+LEFT JOIN out_stats o ON o.n = s.msisdn
+LEFT JOIN max_day md ON md.n = s.msisdn
+LEFT JOIN out_pairs op ON op.n = s.msisdn
+LEFT JOIN in_stats i ON i.n = s.msisdn
+LEFT JOIN days dy ON dy.n = s.msisdn
+LEFT JOIN handsets hs ON hs.n = s.msisdn
+LEFT JOIN sms_out so ON so.n = s.msisdn
+LEFT JOIN sms_in si ON si.n = s.msisdn
+LEFT JOIN devices dv ON dv.n = s.msisdn
+LEFT JOIN ids ON ids.n = s.msisdn
+LEFT JOIN bound b ON b.n = s.msisdn
+LEFT JOIN contacts ct ON ct.n = s.msisdn
+LEFT JOIN shares sh ON sh.n = s.msisdn
+LEFT JOIN hv_overlaps ov ON ov.n = s.msisdn
 """
 
 
-def run_duckdb(
-    lake: Lake, day: dt.date, window_days: int, out_file: Path, *, threads: int
-) -> tuple[int, float]:
-    """Run the DuckDB phone features; (rows written, seconds)."""
+def duckdb_stage(lake: Lake, out: Path, graph) -> dict[str, int]:
     import duckdb
 
-    con = duckdb.connect()
-    con.execute(f"SET threads = {threads}")
-    con.execute("SET TimeZone = 'UTC'")
-    sql = duckdb_phone_features_sql(lake, day, window_days, out_file)
-    started = time.perf_counter()
-    con.execute(sql)
-    seconds = time.perf_counter() - started
-    rows = con.execute(f"SELECT count(*) FROM read_parquet('{out_file}')").fetchall()[0][0]
-    con.close()
-    return rows, seconds
+    target = out / "duckdb_phones.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"SET threads = {os.cpu_count()}")
+        con.execute(f"SET temp_directory = '{out / 'duckdb_tmp'}'")
+        con.execute(f"COPY ({duckdb_sql(lake, graph)}) TO '{target}' (FORMAT parquet)")
+        rows = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()[0]
+    return {"phones": rows}
 
 
-def compare_outputs(spark_dir: Path, duckdb_file: Path, columns: tuple[str, ...], *, sample: int = 3) -> dict:
-    """Every row and column of the two phone-feature outputs, compared in DuckDB.
+# -------------------------------------------------------------------------------------------- Spark
 
-    Equal means both null, or both equal within 1e-9 relative. Returns the row counts, the
-    mismatches per column and a few rows side by side.
-    """
-    import duckdb
 
-    con = duckdb.connect()
-    con.execute(f"CREATE VIEW s AS SELECT * FROM read_parquet('{spark_dir}/**/*.parquet')")
-    con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet('{duckdb_file}')")
-    counts = con.execute(
-        "SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM d), "
-        "(SELECT count(*) FROM s JOIN d USING (entity_token))"
-    ).fetchall()[0]
+def _window(spark: SparkSession, lake: Lake):
+    from jobs.features import window_days
 
-    def differs(c: str) -> str:
-        x, y = f"s.{c}::DOUBLE", f"d.{c}::DOUBLE"
-        return f"count(*) FILTER (WHERE ({x} IS NULL) <> ({y} IS NULL) OR abs({x} - {y}) > 1e-9 * greatest(1, abs({x})))"
-
-    mismatches = con.execute(
-        "SELECT " + ", ".join(differs(c) for c in columns) + " FROM s JOIN d USING (entity_token)"
-    ).fetchall()[0]
-    shown = (
-        "out_calls",
-        "out_distinct",
-        "reciprocal_contacts",
-        "out_max_day_calls",
-        "out_new_contact_share",
-        "imeis",
+    days = window_days(AS_OF, WINDOW_DAYS)
+    return (
+        lake.read_clean(spark, C.CALLS, days),
+        lake.read_clean(spark, C.SMS, days),
+        lake.read_clean(spark, C.TRANSACTIONS, days),
+        lake.read_clean_snapshot(spark, C.SUBSCRIBERS, AS_OF),
+        lake.read_clean_snapshot(spark, C.ACCOUNTS, AS_OF),
     )
-    rows = con.execute(
-        "SELECT entity_token, "
-        + ", ".join(f"s.{c}, d.{c}" for c in shown)
-        + f" FROM s JOIN d USING (entity_token) ORDER BY s.out_calls DESC, entity_token LIMIT {sample}"
-    ).fetchall()
-    con.close()
-    return {
-        "spark_rows": counts[0],
-        "duckdb_rows": counts[1],
-        "joined_rows": counts[2],
-        "mismatches": {c: m for c, m in zip(columns, mismatches, strict=True) if m},
-        "shown": shown,
-        "sample": rows,
-    }
 
 
-# ---------------------------------------------------------------------------------------------- memory
+def spark_aggregates(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[str, int]:
+    """The same per-number aggregates as :func:`duckdb_sql`, with the project's Spark code."""
+    from features import graphs as G
+    from features import network as N
+    from features.common import ENTITY
+    from features.phones import PHONE_FEATURES, phone_features
+
+    calls, sms, _, subscribers, accounts = _window(spark, lake)
+    no_seeds = spark.createDataFrame([], f"{N.ID} long")
+    call_edges = G.call_graph(calls).cache()
+    identity, _, _ = N._identity(G.identity_links(calls, subscribers, accounts), graph.max_shared)
+    parts = [identity, N._neighbourhood(call_edges, no_seeds), N._co_targeting(call_edges, no_seeds, graph)]
+    rows = parts[0]
+    for part in parts[1:]:
+        rows = rows.unionByName(part, allowMissingColumns=True)
+    network = N._to_tokens(
+        rows.where(G.is_kind(N.ID, G.NUMBER)).groupBy(N.ID).agg(*[F.max(c).alias(c) for c in NETWORK_AGGREGATES]),
+        subscribers.select("msisdn"),
+        G.NUMBER,
+    )
+    df = (
+        phone_features(calls, sms, subscribers, as_of=AS_OF, window_days=WINDOW_DAYS)
+        .join(network, on=ENTITY, how="left")
+        .fillna(0, subset=list(NETWORK_COUNTS))
+        .select(ENTITY, *PHONE_FEATURES, *NETWORK_AGGREGATES)
+    )
+    target = out / "spark_phones"
+    df.write.mode("overwrite").parquet(str(target))
+    spark.catalog.clearCache()
+    return {"phones": spark.read.parquet(str(target)).count()}
 
 
-def _children(pid: int) -> list[int]:
-    """Every descendant process of ``pid`` (the JVM that PySpark starts is one)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+def spark_network_stage(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[str, int]:
+    """The whole network-feature stage of ``fraud train``/``fraud score``: both feature tables of a day."""
+    from jobs.features import materialise_features
+
+    built = materialise_features(spark, lake, AS_OF, length=WINDOW_DAYS, graph=graph)
+    return {entity: df.count() for entity, df in built.items()}
 
 
-def _status_kb(pid: int, field: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+STAGES: dict[str, Callable] = {
+    "duckdb_aggregates": duckdb_stage,
+    "spark_aggregates": spark_aggregates,
+    "spark_network_stage": spark_network_stage,
+}
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+# ---------------------------------------------------------------------------------------- measuring
 
 
-class Probe:
-    """Samples resident memory of this process and of its child processes (the JVM) while a phase runs."""
+class PeakRss:
+    """Peak resident memory of this process and its children (the Spark JVM), sampled every 0.2 s."""
 
-    def __init__(self, every_s: float = 0.2):
-        self.every_s = every_s
-        self.python_kb = 0
-        self.children_kb = 0
+    def __init__(self) -> None:
+        self.peak = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._cpu0 = 0.0
-        self.cpu_s = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.python_kb = max(self.python_kb, _status_kb(os.getpid(), "VmRSS"))
-            self.children_kb = max(
-                self.children_kb, sum(_status_kb(p, "VmRSS") for p in _children(os.getpid()))
-            )
-            self._stop.wait(self.every_s)
+    @staticmethod
+    def _tree_rss() -> int:
+        me = os.getpid()
+        children: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry))
+                rss[int(entry)] = int(fields[21]) * resource.getpagesize()
+            except (OSError, IndexError, ValueError):
+                continue
+        total, todo = 0, [me]
+        while todo:
+            pid = todo.pop()
+            total += rss.get(pid, 0)
+            todo.extend(children.get(pid, []))
+        return total
 
-    def __enter__(self) -> Probe:
-        self._cpu0 = _cpu_seconds([os.getpid(), *_children(os.getpid())])
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, self._tree_rss())
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self._tree_rss()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        assert self._thread is not None
         self._thread.join()
-        self.cpu_s = _cpu_seconds([os.getpid(), *_children(os.getpid())]) - self._cpu0
 
 
-# ---------------------------------------------------------------------------------------------- main
+def compare(out: Path) -> dict[str, int]:
+    """Rows in one output only, and per column the rows whose values differ (relative 1e-9, nulls equal)."""
+    import duckdb
+
+    from features.phones import PHONE_FEATURES
+
+    columns = (*PHONE_FEATURES, *NETWORK_AGGREGATES)
+    differs = ", ".join(
+        f"count(*) FILTER (NOT (s.{c} IS NULL AND d.{c} IS NULL) AND (s.{c} IS NULL OR d.{c} IS NULL "
+        f"OR abs(CAST(s.{c} AS DOUBLE) - CAST(d.{c} AS DOUBLE)) > 1e-9 * greatest(1, abs(CAST(d.{c} AS DOUBLE)))))"
+        f" AS {c}"
+        for c in columns
+    )
+    with duckdb.connect() as con:
+        con.execute(f"CREATE VIEW s AS SELECT * FROM read_parquet('{out / 'spark_phones'}/*.parquet')")
+        con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet('{out / 'duckdb_phones.parquet'}')")
+        only = con.execute(
+            "SELECT count(*) FILTER (s.entity_token IS NULL), count(*) FILTER (d.entity_token IS NULL)"
+            " FROM s FULL JOIN d USING (entity_token)"
+        ).fetchone()
+        row = con.execute(f"SELECT {differs} FROM s JOIN d USING (entity_token)").fetchone()
+    result = {"only_duckdb": only[0], "only_spark": only[1]}
+    result.update({c: v for c, v in zip(columns, row, strict=True) if v})
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=10_000_000, help="call records in the 7-day window")
-    parser.add_argument("--sms", type=int, default=5_000_000, help="SMS records in the window")
-    parser.add_argument("--transactions", type=int, default=1_000_000, help="transfers in the window")
-    parser.add_argument(
-        "--out", default=None, help="folder kept between runs (default: a temporary one, removed)"
-    )
-    parser.add_argument("--stage", choices=sorted(STAGES), default="features", help="what Spark times")
-    parser.add_argument("--shuffle-partitions", type=int, default=8)
-    parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each engine in the same session")
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--sms", type=int, default=5_000_000)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=None, help="keep the data here and reuse it next time")
+    parser.add_argument("--stage", choices=sorted(STAGES), action="append", help="run only these (repeatable)")
     args = parser.parse_args()
 
-    scratch = Path(args.out or tempfile.mkdtemp(prefix="fraudgraph-network-bench-"))
-    lake = Lake(scratch / "lake")
-    started = time.perf_counter()
-    generated = ensure_lake(lake, calls=args.calls, sms=args.sms, transactions=args.transactions)
-    print(
-        f"data: {'generated' if generated else 'reused'} in {time.perf_counter() - started:.0f} s under {lake.root}"
-    )
-
-    from features.phones import PHONE_FEATURES
     from fraudgraph.spark import build_session
 
-    conf = SparkConf(
-        master="local[2]",
-        app_name="fraudgraph-bench-network",
-        shuffle_partitions=args.shuffle_partitions,
-        driver_memory=args.driver_memory,
-        extra={},
-    )
-    spark = build_session(conf)
-    load = os.getloadavg()[0]
-    results = []
-    for run in range(1, args.repeat + 1):
-        spark_out = scratch / f"spark-{run}"
-        shutil.rmtree(spark_out, ignore_errors=True)
-        for name, part in STAGES[args.stage]:
-            with Probe() as probe:
-                figures = part(spark, lake, AS_OF, WINDOW_DAYS, spark_out)
-            results.append(("Spark", run, name, figures, probe))
-    spark.stop()
-
-    duck_out = scratch / "duckdb-phone-features.parquet"
-    for run in range(1, args.repeat + 1):
-        with Probe() as probe:
-            rows, seconds = run_duckdb(lake, AS_OF, WINDOW_DAYS, duck_out, threads=2)
-        rows_in = _rows(lake, C.CALLS, _window(AS_OF, WINDOW_DAYS)) + _rows(
-            lake, C.SMS, _window(AS_OF, WINDOW_DAYS)
+    scratch = args.out or Path(tempfile.mkdtemp(prefix="fg-netbench-"))
+    lake = Lake(scratch / "lake")
+    stamp = scratch / "dataset.json"
+    wanted = {"calls": args.calls, "sms": args.sms, "transactions": args.transactions, "version": DATA_VERSION}
+    try:
+        if not stamp.exists() or json.loads(stamp.read_text()) != wanted:
+            shutil.rmtree(lake.root, ignore_errors=True)
+            started = time.perf_counter()
+            generate_lake(lake, calls=args.calls, sms=args.sms, transactions=args.transactions, seed=SEED)
+            stamp.write_text(json.dumps(wanted))
+            print(f"generated the lake in {time.perf_counter() - started:.0f} s", flush=True)
+        cfg = load_config()
+        spark = build_session(
+            SparkConf(
+                master=f"local[{multiprocessing.cpu_count()}]",
+                app_name="fraudgraph-bench-network",
+                shuffle_partitions=cfg.spark.shuffle_partitions,
+                driver_memory="8g",
+                extra={"spark.ui.enabled": "false"},
+            )
         )
-        results.append(("DuckDB", run, "phone_features", (rows_in, rows, seconds), probe))
-    load = max(load, os.getloadavg()[0])
-
-    print(
-        f"\n{args.calls:,} calls, {args.sms:,} SMS, {args.transactions:,} transfers over {WINDOW_DAYS} days; "
-        f"Spark local[2], {args.shuffle_partitions} shuffle partitions, driver {args.driver_memory}; "
-        f"DuckDB 2 threads; stage {args.stage!r}; 1-minute load average up to {load:.1f} on {os.cpu_count()} cores"
-    )
-    print(
-        "| engine | run | part | rows in | rows out | seconds | CPU s | rows/s | Python RSS MB | JVM RSS MB |"
-    )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for engine, run, name, (rows_in, rows_out, seconds), probe in results:
-        jvm = f"{probe.children_kb / 1024:,.0f}" if engine == "Spark" else "-"
-        print(
-            f"| {engine} | {run} | {name} | {rows_in:,} | {rows_out:,} | {seconds:.1f} | {probe.cpu_s:.0f} "
-            f"| {rows_in / seconds:,.0f} | {probe.python_kb / 1024:,.0f} | {jvm} |"
-        )
-    spark_phone = [f[2] for e, _, n, f, _ in results if e == "Spark" and n == "phone_features"]
-    duck_phone = [f[2] for e, _, n, f, _ in results if e == "DuckDB"]
-    if spark_phone:
-        print(
-            f"\nphone features, Spark / DuckDB: first run {spark_phone[0] / duck_phone[0]:.1f}x, "
-            f"best runs {min(spark_phone) / min(duck_phone):.1f}x"
-        )
-        check = compare_outputs(scratch / "spark-1" / C.MSISDN, duck_out, PHONE_FEATURES)
-        print(
-            f"check: Spark {check['spark_rows']:,} rows, DuckDB {check['duckdb_rows']:,} rows, "
-            f"{check['joined_rows']:,} in both; columns that differ: {check['mismatches'] or 'none'}"
-        )
-        print("busiest callers, (Spark, DuckDB) for " + ", ".join(check["shown"]) + ":")
-        for row in check["sample"]:
-            pairs = [f"({row[1 + 2 * i]}, {row[2 + 2 * i]})" for i in range(len(check["shown"]))]
-            print(f"  {row[0][:12]}… " + " ".join(pairs))
-    print(
-        f"peak Python process RSS over the whole run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
-    )
-    if args.out is None:
-        shutil.rmtree(scratch, ignore_errors=True)
+        results = []
+        for name in args.stage or list(STAGES):
+            stage = STAGES[name]
+            with PeakRss() as rss:
+                started = time.perf_counter()
+                rows = stage(lake, scratch, cfg.graph) if name.startswith("duckdb") else stage(
+                    spark, lake, scratch, cfg.graph
+                )
+                seconds = time.perf_counter() - started
+            results.append({"stage": name, "seconds": round(seconds, 1), "rows": rows, "peak_rss_gb": rss.peak / 2**30})
+            print(json.dumps(results[-1]), flush=True)
+        spark.stop()
+        if (scratch / "spark_phones").exists() and (scratch / "duckdb_phones.parquet").exists():
+            print("differences:", json.dumps(compare(scratch)), flush=True)
+        by = {r["stage"]: r for r in results}
+        print("\n| stage | rows | seconds | peak RSS (GB, process tree) |\n|---|---:|---:|---:|")
+        for r in results:
+            print(f"| {r['stage']} | {sum(r['rows'].values()):,} | {r['seconds']:.1f} | {r['peak_rss_gb']:.1f} |")
+        if "duckdb_aggregates" in by and "spark_aggregates" in by:
+            ratio = by["spark_aggregates"]["seconds"] / by["duckdb_aggregates"]["seconds"]
+            print(f"\nSpark / DuckDB on the same aggregates: {ratio:.1f}x")
+    finally:
+        if args.out is None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

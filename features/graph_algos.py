@@ -6,8 +6,9 @@ plain joins and aggregations. Inputs follow GraphFrames' column names: edges
 
 Shared conventions:
 
-- vertex ids are strings (tokens); they are cast to string on entry and
-  compared as strings;
+- vertex ids are strings or 64-bit integers: integer edge ids (any integral
+  type) are cast to long, anything else to string, and ids compare in that
+  type's order (the vertices and seeds are cast to the edges' type);
 - an edge with a null endpoint is dropped whole: its other endpoint is a
   vertex only if it appears elsewhere. Null vertex ids are dropped;
 - the vertices are those of ``vertices_df`` (when given) plus every endpoint
@@ -31,6 +32,7 @@ import logging
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from features.common import require_columns
 
@@ -62,10 +64,17 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be at least 1, got {value}")
 
 
+def _id_type(edges_df: DataFrame) -> str:
+    """``long`` when the edges' ids are integers (hashed vertex ids), else ``string``."""
+    integral = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+    return "long" if isinstance(edges_df.schema[SRC].dataType, integral) else "string"
+
+
 def _clean_edges(edges_df: DataFrame, *extra: Column) -> DataFrame:
-    """``src, dst`` as strings plus ``extra``; rows with a null endpoint dropped."""
+    """``src, dst`` as longs or strings (:func:`_id_type`) plus ``extra``; rows with a null endpoint dropped."""
+    id_type = _id_type(edges_df)
     return edges_df.select(
-        F.col(SRC).cast("string").alias(SRC), F.col(DST).cast("string").alias(DST), *extra
+        F.col(SRC).cast(id_type).alias(SRC), F.col(DST).cast(id_type).alias(DST), *extra
     ).where(F.col(SRC).isNotNull() & F.col(DST).isNotNull())
 
 
@@ -73,7 +82,8 @@ def _vertex_ids(clean_edges_df: DataFrame, vertices_df: DataFrame | None) -> Dat
     """Distinct non-null ids of ``vertices_df`` and of the edges' endpoints, column ``id``."""
     ids = clean_edges_df.select(F.col(SRC).alias(ID)).unionByName(clean_edges_df.select(F.col(DST).alias(ID)))
     if vertices_df is not None:
-        ids = ids.unionByName(vertices_df.select(F.col(ID).cast("string").alias(ID)))
+        id_type = _id_type(clean_edges_df)
+        ids = ids.unionByName(vertices_df.select(F.col(ID).cast(id_type).alias(ID)))
     return ids.where(F.col(ID).isNotNull()).distinct()
 
 
@@ -85,7 +95,7 @@ def _cut_lineage(df: DataFrame) -> DataFrame:
 
 
 def undirected_edges(edges_df: DataFrame) -> DataFrame:
-    """Each undirected edge once, as ``src > dst`` in string order.
+    """Each undirected edge once, as ``src > dst`` in the ids' order.
 
     Output columns: ``src, dst``. Direction and parallel edges collapse into
     one row; self-loops and edges with a null endpoint are dropped, so a
@@ -154,7 +164,7 @@ def connected_components(
     """Undirected connected components by large-star / small-star (Kiveris et al. 2014).
 
     Output columns: ``id, component``, one row per vertex, where ``component``
-    is the smallest id (string order) in the vertex's component. Edge
+    is the smallest id (in the ids' order) in the vertex's component. Edge
     direction is ignored. A vertex with no edges, or only self-loops, is its
     own component; with empty edges every vertex of ``vertices_df`` is. Nulls
     are dropped (see the module docstring). Empty input gives an empty frame.
@@ -256,7 +266,7 @@ def pagerank(
     else:
         seeds = (
             personalisation_df.select(
-                F.col(ID).cast("string").alias(ID), F.col(WEIGHT).cast("double").alias(_SEED)
+                F.col(ID).cast(_id_type(edges)).alias(ID), F.col(WEIGHT).cast("double").alias(_SEED)
             )
             .where(F.col(ID).isNotNull() & F.col(_SEED).isNotNull())
             .groupBy(ID)

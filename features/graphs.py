@@ -2,16 +2,24 @@
 
 Every function takes the lake's clean tables (tokens only), already restricted
 to the window by the caller, and returns one row per edge. Vertices of
-different kinds share one id space through a prefix, so the call, money and
-identity graphs can be joined into one graph without collisions:
+different kinds share one id space, so the call, money and identity graphs can
+be joined into one graph without collisions between kinds:
+
+A vertex id is a 64-bit integer: the kind in its two top bits, a 62-bit
+xxhash64 of the token below. Grouping, joining and shuffling longs costs a
+fraction of the 64-character tokens (the call graph's contacts' degrees on
+10 million calls: 31 s against 74 s with prefixed strings, bench/README.md).
+Two tokens of one kind share an id with odds of about n^2 / 2^63 for n
+vertices (one in 100,000 for 10 million), and then only their graph features
+merge; every feature leaves the graph joined back to the token it describes.
 
 ========  ====================================
-prefix    vertex
+kind      vertex
 ========  ====================================
-``m:``    phone number (msisdn token)
-``a:``    bank account (account token)
-``d:``    handset (IMEI token)
-``i:``    registered ID number (id_number token)
+0         phone number (msisdn token)
+1         bank account (account token)
+2         handset (IMEI token)
+3         registered ID number (id_number token)
 ========  ====================================
 
 Identity links are vertex-to-vertex edges: number to handset (seen as the
@@ -32,7 +40,9 @@ SRC = "src"
 DST = "dst"
 KIND = "kind"
 
-NUMBER, ACCOUNT, DEVICE, ID_NUMBER = "m:", "a:", "d:", "i:"
+NUMBER, ACCOUNT, DEVICE, ID_NUMBER = 0, 1, 2, 3
+_KIND_SHIFT = 62
+_HASH_BITS = (1 << _KIND_SHIFT) - 1
 
 # Identity link kinds (the ``kind`` column of identity_links).
 NUMBER_DEVICE = "number_device"
@@ -54,9 +64,26 @@ BRIDGE_EVENT = (SRC, "payer", "txn_id", DST, "amount", "txn_time", "lag_s")
 BRIDGE = (SRC, DST, "payers", "transfers", "amount", "first_time", "min_lag_s")
 
 
-def vertex(prefix: str, token: Column | str) -> Column:
-    """A prefixed vertex id; null when the token is null."""
-    return F.concat(F.lit(prefix), F.col(token) if isinstance(token, str) else token)
+def _kind_bits(kind: int) -> int:
+    """``kind`` in the two top bits of a signed 64-bit integer."""
+    bits = kind << _KIND_SHIFT
+    return bits - (1 << 64) if bits >= 1 << 63 else bits
+
+
+def vertex(kind: int, token: Column | str) -> Column:
+    """The vertex id of a token of ``kind`` (a long); null when the token is null."""
+    token = F.col(token) if isinstance(token, str) else token
+    hashed = F.xxhash64(token).bitwiseAND(F.lit(_HASH_BITS)).bitwiseOR(F.lit(_kind_bits(kind)))
+    return F.when(token.isNotNull(), hashed)
+
+
+def kind_of(vertex_id: Column | str) -> Column:
+    """The kind (0-3) of a vertex id."""
+    return F.shiftrightunsigned(F.col(vertex_id) if isinstance(vertex_id, str) else vertex_id, _KIND_SHIFT)
+
+
+def is_kind(vertex_id: Column | str, kind: int) -> Column:
+    return kind_of(vertex_id) == kind
 
 
 def call_graph(calls_df: DataFrame) -> DataFrame:
@@ -124,19 +151,24 @@ def identity_links(calls_df: DataFrame, subscribers_df: DataFrame, accounts_df: 
     require_columns(subscribers_df, SUBSCRIBERS, "identity_links subscribers")
     require_columns(accounts_df, ACCOUNTS, "identity_links accounts")
 
-    def links(df: DataFrame, src: Column, dst: Column, kind: str) -> DataFrame:
-        return df.select(src.alias(SRC), dst.alias(DST), F.lit(kind).alias(KIND))
+    def links(df: DataFrame, src: str, dst: str, kinds: tuple[int, int, str]) -> DataFrame:
+        src_kind, dst_kind, kind = kinds
+        pairs = df.where(F.col(src).isNotNull() & F.col(dst).isNotNull())
+        return pairs.select(vertex(src_kind, src).alias(SRC), vertex(dst_kind, dst).alias(DST)).distinct().select(
+            SRC, DST, F.lit(kind).alias(KIND)
+        )
 
+    # The kinds join different vertex kinds, so the union of distinct parts is distinct.
     parts = [
-        links(calls_df, vertex(NUMBER, "caller"), vertex(DEVICE, "caller_imei"), NUMBER_DEVICE),
-        links(subscribers_df, vertex(NUMBER, "msisdn"), vertex(ID_NUMBER, "id_number"), NUMBER_ID),
-        links(accounts_df, vertex(ACCOUNT, "account_id"), vertex(ID_NUMBER, "holder_id_number"), ACCOUNT_ID),
-        links(accounts_df, vertex(ACCOUNT, "account_id"), vertex(NUMBER, "bound_msisdn"), ACCOUNT_NUMBER),
+        links(calls_df, "caller", "caller_imei", (NUMBER, DEVICE, NUMBER_DEVICE)),
+        links(subscribers_df, "msisdn", "id_number", (NUMBER, ID_NUMBER, NUMBER_ID)),
+        links(accounts_df, "account_id", "holder_id_number", (ACCOUNT, ID_NUMBER, ACCOUNT_ID)),
+        links(accounts_df, "account_id", "bound_msisdn", (ACCOUNT, NUMBER, ACCOUNT_NUMBER)),
     ]
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part)
-    return union.where(F.col(SRC).isNotNull() & F.col(DST).isNotNull()).distinct()
+    return union
 
 
 def bridge_events(

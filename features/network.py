@@ -21,7 +21,9 @@ turns them into per-entity features:
 - money bridges: people a number called who then paid an account within hours.
 
 Labels enter only as seeds, and only those reported before the as-of day.
-Every output is keyed by ``entity_token`` (the token, without vertex prefix).
+The graphs run on 64-bit vertex ids (:mod:`features.graphs`); every output is
+keyed by ``entity_token``, joined back from the snapshot's numbers and
+accounts.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from features.graph_algos import connected_components
 from fraudgraph.config import GraphConf
 
 LABELS = ("entity_type", "entity_id", "label", "reported_time")
-# Vertex prefix -> (entity_type in labels, labels that make a seed).
+# Vertex kind -> (entity_type in labels, labels that make a seed).
 SEED_LABELS = {G.NUMBER: ("msisdn", ("fraud",)), G.ACCOUNT: ("account", ("mule", "fraud"))}
 ID = "id"
 SEED = "seed"
@@ -111,21 +113,23 @@ def seeds_before(labels_df: DataFrame, *, as_of: dt.date) -> DataFrame:
     require_columns(labels_df, LABELS, "seeds_before labels")
     day = F.to_date("reported_time")
     parts = []
-    for prefix, (entity_type, labels) in SEED_LABELS.items():
+    for kind, (entity_type, labels) in SEED_LABELS.items():
         parts.append(
             labels_df.where(
                 (F.col("entity_type") == entity_type)
                 & F.col("label").isin(list(labels))
                 & (day < F.lit(as_of))
                 & F.col("entity_id").isNotNull()
-            ).select(G.vertex(prefix, "entity_id").alias(ID))
+            ).select(G.vertex(kind, "entity_id").alias(ID))
         )
     return parts[0].unionByName(parts[1]).distinct()
 
 
-def _strip(prefix: str, df: DataFrame, col: str = ID) -> DataFrame:
-    """Keep the vertices of one kind, the id column renamed to ``entity_token`` without its prefix."""
-    return df.where(F.col(col).startswith(prefix)).withColumn(ENTITY, F.expr(f"substring({col}, {len(prefix) + 1})")).drop(col)
+def _to_tokens(rows: DataFrame, tokens: DataFrame, kind: int) -> DataFrame:
+    """``rows`` (keyed by vertex ``id``) of the tokens in the one-column frame ``tokens``, keyed by ``entity_token``."""
+    token = F.col(tokens.columns[0])
+    dictionary = tokens.where(token.isNotNull()).select(token.alias(ENTITY)).distinct()
+    return dictionary.withColumn(ID, G.vertex(kind, ENTITY)).join(rows, on=ID, how="inner").drop(ID)
 
 
 def _with_seed(df: DataFrame, seeds: DataFrame, on: str, name: str) -> DataFrame:
@@ -163,12 +167,12 @@ def _identity(links: DataFrame, max_shared: int) -> tuple[DataFrame, DataFrame, 
         F.max(on(G.NUMBER_ID, "id_accounts")).alias("id_accounts"),
         F.max(on(G.ACCOUNT_ID, "id_numbers")).alias("holder_numbers"),
     )
-    phones = per_party.where(F.col(ID).startswith(G.NUMBER)).unionByName(
+    phones = per_party.where(G.is_kind(ID, G.NUMBER)).unionByName(
         # Accounts bound to a number: the number is the shared side of those links.
-        shared.where(F.col(G.DST).startswith(G.NUMBER)).select(F.col(G.DST).alias(ID), "bound_accounts"),
+        shared.where(G.is_kind(G.DST, G.NUMBER)).select(F.col(G.DST).alias(ID), "bound_accounts"),
         allowMissingColumns=True,
     )
-    accounts = per_party.where(F.col(ID).startswith(G.ACCOUNT))
+    accounts = per_party.where(G.is_kind(ID, G.ACCOUNT))
     members = (
         F.when(F.col(G.KIND) == G.NUMBER_DEVICE, F.col("device_numbers"))
         .when(F.col(G.KIND) == G.NUMBER_ID, F.col("id_numbers"))
@@ -297,7 +301,7 @@ def _strong_edges(
 def _components(strong: DataFrame, seeds: DataFrame) -> DataFrame:
     """Per vertex of a strong tie: its component's size, make-up and other known-fraud members."""
     members = _with_seed(connected_components(strong), seeds, ID, SEED)
-    kind = F.substring(F.col(ID), 1, 2)
+    kind = G.kind_of(ID)
     make_up = members.groupBy("component").agg(
         F.count(F.lit(1)).alias("component_size"),
         F.sum((kind == G.NUMBER).cast("int")).alias("component_numbers"),
@@ -391,7 +395,9 @@ def network_features(
     those reported on a day before ``as_of`` are used. Output: ``phones``
     (``entity_token`` then :data:`PHONE_NETWORK_FEATURES`) and ``accounts``
     (``entity_token`` then :data:`ACCOUNT_NETWORK_FEATURES`), one row per
-    number or account vertex of the joint graph. An entity with no edge of a
+    number of the subscriber snapshot and account of the accounts snapshot
+    that is a vertex of the joint graph (the entities the base features
+    describe; other numbers and accounts are neighbours, never rows). An entity with no edge of a
     kind has 0 for its counts, 1 for its component size (it is alone), and
     null for ratios whose denominator is 0.
     """
@@ -420,25 +426,27 @@ def network_features(
     bridge_phones, bridge_accounts = _bridge_features(
         events, bridges, calls, money, accounts_df, seeds, as_of=as_of, params=params
     )
-    def assemble(prefix: str, parts: list[DataFrame], columns: tuple[str, ...]) -> DataFrame:
+    def assemble(kind: int, tokens: DataFrame, parts: list[DataFrame], columns: tuple[str, ...]) -> DataFrame:
         # Each part holds at most one row per vertex: one union and one aggregation
         # instead of a chain of joins (one shuffle, not one per part). The
         # propagated risk has a row for every vertex of the joint graph.
-        rows = propagated.where(F.col(ID).startswith(prefix))
+        rows = propagated.where(G.is_kind(ID, kind))
         for part in parts:
-            rows = rows.unionByName(part.where(F.col(ID).startswith(prefix)), allowMissingColumns=True)
+            rows = rows.unionByName(part.where(G.is_kind(ID, kind)), allowMissingColumns=True)
         out = rows.groupBy(ID).agg(*[F.max(c).alias(c) for c in columns])
         components_zero = [c for c in columns if c.startswith("component_") and c not in _COMPONENT_ONE]
         out = out.fillna(0, subset=[c for c in columns if c in _COUNTS] + components_zero)
-        return _strip(prefix, out.fillna(1, subset=list(_COMPONENT_ONE))).select(ENTITY, *columns)
+        return _to_tokens(out.fillna(1, subset=list(_COMPONENT_ONE)), tokens, kind).select(ENTITY, *columns)
 
     phones = assemble(
         G.NUMBER,
+        subscribers_df.select("msisdn"),
         [phone_identity, _neighbourhood(calls, seeds), _co_targeting(calls, seeds, params), components, bridge_phones],
         PHONE_NETWORK_FEATURES,
     )
     accounts = assemble(
         G.ACCOUNT,
+        accounts_df.select("account_id"),
         [account_identity, _known_mule_counterparties(money, seeds), components, bridge_accounts],
         ACCOUNT_NETWORK_FEATURES,
     )

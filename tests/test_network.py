@@ -92,7 +92,7 @@ def test_outputs_follow_the_column_contract(ring):
     out, phones, accounts = ring
     assert out.phones.columns == ["entity_token", *PHONE_NETWORK_FEATURES]
     assert out.accounts.columns == ["entity_token", *ACCOUNT_NETWORK_FEATURES]
-    # Every number and account of the joint graph, never a handset or an ID number.
+    # Every subscriber number and snapshot account in the joint graph (X has no edge), never a handset or an ID.
     assert set(phones) == {"F1", "F2", "V1", "V2", "V3", "N1"}
     assert set(accounts) == {"AV1", "AV2", "AV3", "AN1", "M1", "M2", "ATM"}
 
@@ -107,7 +107,10 @@ def test_seeds_are_only_fraud_and_mules_reported_before_the_as_of_day(spark, rin
         ],
         "entity_type string, entity_id string, label string, reported_time timestamp_ntz",
     )
-    assert sorted(r["id"] for r in seeds_before(labels, as_of=AS_OF).collect()) == ["a:M1", "m:F1"]
+    expected = spark.createDataFrame([("F1", "M1")], "number string, account string").select(
+        G.vertex(G.NUMBER, "number").alias("id"), G.vertex(G.ACCOUNT, "account").alias("id")
+    )
+    assert sorted(r["id"] for r in seeds_before(labels, as_of=AS_OF).collect()) == sorted(expected.first())
 
 
 def test_identity_sharing(ring):
