@@ -48,6 +48,8 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from features.network import _COUNTS as NETWORK_COUNT_FEATURES
+from features.network import PHONE_NETWORK_FEATURES
 from features.phones import EVENING_HOURS, LONG_CALL_S, NIGHT_HOURS, SHORT_CALL_S, WORK_HOURS
 from fraudgraph import contract as C
 from fraudgraph.config import SparkConf, load_config
@@ -343,19 +345,12 @@ def generate_lake(lake: Lake, *, calls: int, sms: int, transactions: int, seed: 
 
 # The per-number aggregates both engines compute: every phone feature, plus the network features
 # that are plain aggregations (identity sharing, contacts' degrees, co-targeting).
-NETWORK_AGGREGATES = (
-    "shared_device_numbers",
-    "device_max_numbers",
-    "id_numbers",
-    "id_accounts",
-    "bound_accounts",
-    "contact_mean_degree",
-    "contact_max_degree",
-    "co_target_share",
-    "co_target_callers",
-    "co_target_max_overlap",
+_NEEDS_LABELS = ("known_fraud_contacts", "callees_hit_by_known_fraud_share")
+NETWORK_AGGREGATES = tuple(
+    c for c in PHONE_NETWORK_FEATURES[: PHONE_NETWORK_FEATURES.index("co_target_max_overlap") + 1]
+    if c not in _NEEDS_LABELS
 )
-NETWORK_COUNTS = tuple(c for c in NETWORK_AGGREGATES if not c.startswith(("contact_", "co_target_share")))
+NETWORK_COUNTS = tuple(c for c in NETWORK_AGGREGATES if c in NETWORK_COUNT_FEATURES)
 
 
 def duckdb_sql(lake: Lake, graph) -> str:

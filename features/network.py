@@ -45,6 +45,18 @@ SEED_LABELS = {G.NUMBER: ("msisdn", ("fraud",)), G.ACCOUNT: ("account", ("mule",
 ID = "id"
 SEED = "seed"
 
+# Both entity types: propagated risk and the strong-tie component.
+GRAPH_POSITION_FEATURES = (
+    "risk_1hop",
+    "risk_2hop",
+    "component_size",
+    "component_numbers",
+    "component_accounts",
+    "component_devices",
+    "component_ids",
+    "component_known_fraud",
+)
+
 PHONE_NETWORK_FEATURES = (
     "shared_device_numbers",
     "device_max_numbers",
@@ -58,14 +70,7 @@ PHONE_NETWORK_FEATURES = (
     "co_target_share",
     "co_target_callers",
     "co_target_max_overlap",
-    "risk_1hop",
-    "risk_2hop",
-    "component_size",
-    "component_numbers",
-    "component_accounts",
-    "component_devices",
-    "component_ids",
-    "component_known_fraud",
+    *GRAPH_POSITION_FEATURES,
     "bridge_payers",
     "bridge_accounts",
     "bridge_amount",
@@ -82,14 +87,7 @@ ACCOUNT_NETWORK_FEATURES = (
     "bridge_payers_high_volume_caller",
     "bridge_payers_known_fraud_caller",
     "bridge_payer_share",
-    "risk_1hop",
-    "risk_2hop",
-    "component_size",
-    "component_numbers",
-    "component_accounts",
-    "component_devices",
-    "component_ids",
-    "component_known_fraud",
+    *GRAPH_POSITION_FEATURES,
 )
 
 _COUNTS = {
