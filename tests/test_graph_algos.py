@@ -211,3 +211,20 @@ def test_missing_columns_are_named_with_the_present_ones(spark):
         pagerank(good_edges_df, weight_col="amount")
     with pytest.raises(MissingColumns, match=r"pagerank personalisation: missing columns \['weight'\]"):
         pagerank(good_edges_df, personalisation_df=spark.createDataFrame([("a",)], VERTICES))
+
+
+def test_integer_ids_stay_integers_and_negative_ids_order_as_numbers(spark):
+    # Vertex ids of kinds 2 and 3 are negative longs; the component is the numerically smallest id.
+    rng = random.Random(11)
+    ids = [rng.randint(-(2**63), 2**63 - 1) for _ in range(40)]
+    edges = [(ids[i], ids[i + 1]) for i in range(0, 19)] + [(ids[i], ids[i + 1]) for i in range(20, 39)]
+    edges_df = spark.createDataFrame(edges, "src long, dst long")
+    vertices_df = spark.createDataFrame([(7,)], "id int")  # an isolated vertex, given as int
+
+    out = connected_components(edges_df, vertices_df)
+
+    assert dict(out.dtypes) == {ID: "bigint", COMPONENT: "bigint"}
+    graph = nx.Graph(edges)
+    graph.add_node(7)
+    expected = {v: min(c) for c in nx.connected_components(graph) for v in c}
+    assert {r[ID]: r[COMPONENT] for r in out.collect()} == expected
