@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from features.network import _COUNTS as NETWORK_COUNT_FEATURES
+from features.network import COUNT_FEATURES as NETWORK_COUNT_FEATURES
 from features.network import PHONE_NETWORK_FEATURES
 from features.phones import EVENING_HOURS, LONG_CALL_S, NIGHT_HOURS, SHORT_CALL_S, WORK_HOURS
 from fraudgraph import contract as C

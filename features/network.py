@@ -90,7 +90,7 @@ ACCOUNT_NETWORK_FEATURES = (
     *GRAPH_POSITION_FEATURES,
 )
 
-_COUNTS = {
+COUNT_FEATURES = {
     "shared_device_numbers", "device_max_numbers", "id_numbers", "id_accounts", "bound_accounts",
     "known_fraud_contacts", "co_target_callers", "co_target_max_overlap", "component_known_fraud",
     "bridge_payers", "bridge_accounts", "bridge_amount", "bridge_fresh_accounts", "holder_numbers",
@@ -433,7 +433,7 @@ def network_features(
             rows = rows.unionByName(part.where(G.is_kind(ID, kind)), allowMissingColumns=True)
         out = rows.groupBy(ID).agg(*[F.max(c).alias(c) for c in columns])
         components_zero = [c for c in columns if c.startswith("component_") and c not in _COMPONENT_ONE]
-        out = out.fillna(0, subset=[c for c in columns if c in _COUNTS] + components_zero)
+        out = out.fillna(0, subset=[c for c in columns if c in COUNT_FEATURES] + components_zero)
         return _to_tokens(out.fillna(1, subset=list(_COMPONENT_ONE)), tokens, kind).select(ENTITY, *columns)
 
     phones = assemble(
