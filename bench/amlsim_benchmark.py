@@ -244,7 +244,8 @@ def replace_section(path: Path, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        # keep the blank line before the next section (the section ends with one newline)
+        text = text[:start] + section + (text[end:] if end != -1 else "")
     path.write_text(text)
 
 

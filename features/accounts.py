@@ -124,6 +124,10 @@ NETWORK_FEATURES = (
     "peers_mean_triangles",
     "peers_max_triangles",
     "peers_mean_clustering",
+    "peers_max_clustering",
+    "peers_mean_peers_clustering",
+    "payees_max_off_mode_share",
+    "payees_mean_off_mode_share",
     "cycle3_paths",
     "cycle4_midpoints",
     "return_flow_hops",
@@ -164,8 +168,30 @@ def _with_atypical_amount(txn_df: DataFrame) -> DataFrame:
     )
 
 
+def _with_off_mode_amount(txn_df: DataFrame) -> DataFrame:
+    """Add ``is_off_mode``: the amount is not the payer's usual (most frequent) amount in the window.
+
+    The payer's modal amount is its most frequent amount, the smallest of
+    those on a tie (a table of payers joined back, not of transfers); null
+    when the payer or the amount is null. A payer who always sends the same
+    sum has no off-mode transfer.
+    """
+    amount = F.col("amount").cast("double")
+    modes = (
+        txn_df.where(F.col("src_account").isNotNull() & F.col("amount").isNotNull())
+        .groupBy("src_account", amount.alias("mode_amount"))
+        .agg(F.count("*").alias("n"))
+        .groupBy("src_account")
+        .agg(F.max(F.struct(F.col("n"), (-F.col("mode_amount")).alias("neg_amount"))).alias("m"))
+        .select("src_account", (-F.col("m.neg_amount")).alias("payer_mode"))
+    )
+    return txn_df.join(modes, on="src_account", how="left").withColumn(
+        "is_off_mode", amount != F.col("payer_mode")
+    )
+
+
 def _sides(txn_df: DataFrame) -> DataFrame:
-    """One row per (account, transfer) side: ``ENTITY, peer, is_out, amount, is_atm, is_atypical, day, ts``."""
+    """One row per (account, transfer) side: ``ENTITY, peer, is_out, amount, is_atm, is_atypical, is_off_mode, day, ts``."""
 
     def side(token: str, peer: str, is_out: bool) -> Column:
         return F.struct(
@@ -175,6 +201,7 @@ def _sides(txn_df: DataFrame) -> DataFrame:
             F.col("amount").cast("double").alias("amount"),
             F.coalesce(F.col("channel") == ATM_CHANNEL, F.lit(False)).alias("is_atm"),
             F.col("is_atypical").alias("is_atypical"),
+            F.col("is_off_mode").alias("is_off_mode"),
             F.to_date("txn_time").alias("day"),
             F.col("txn_time").cast("timestamp").cast("long").alias("ts"),
         )
@@ -314,7 +341,12 @@ def _pair_graph(txn_df: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 
 def _node_stats(edges_df: DataFrame, sides_df: DataFrame, *, hub_degree: int) -> DataFrame:
-    """Per graph node: ``n_in, n_out, pass_through, atypical_share, is_pass_through, is_hub``."""
+    """Per graph node: ``n_in, n_out, pass_through, atypical_share, in_off_mode_share, is_pass_through, is_hub``.
+
+    ``in_off_mode_share``: the share of its incoming transfers whose amount is
+    not their payer's usual amount (null with no incoming transfer of a known
+    payer).
+    """
     out_deg = edges_df.groupBy(F.col(SRC).alias(NODE)).agg(F.count("*").alias("n_out"))
     in_deg = edges_df.groupBy(F.col(DST).alias(NODE)).agg(F.count("*").alias("n_in"))
     out = F.col("is_out")
@@ -322,6 +354,7 @@ def _node_stats(edges_df: DataFrame, sides_df: DataFrame, *, hub_degree: int) ->
         F.sum(F.when(~out, F.col("amount"))).alias("amt_in"),
         F.sum(F.when(out, F.col("amount"))).alias("amt_out"),
         F.avg(F.col("is_atypical").cast("double")).alias("atypical_share"),
+        F.avg(F.when(~out, F.col("is_off_mode").cast("double"))).alias("in_off_mode_share"),
     )
     ratio = safe_ratio(F.coalesce(F.col("amt_out"), F.lit(0.0)), F.col("amt_in"))
     return (
@@ -333,6 +366,7 @@ def _node_stats(edges_df: DataFrame, sides_df: DataFrame, *, hub_degree: int) ->
             F.coalesce(F.col("n_out"), F.lit(0)).alias("n_out"),
             ratio.alias("pass_through"),
             "atypical_share",
+            "in_off_mode_share",
             F.coalesce(ratio.between(*PASS_THROUGH_BAND), F.lit(False)).alias("is_pass_through"),
             ((F.coalesce(F.col("n_in"), F.lit(0)) + F.coalesce(F.col("n_out"), F.lit(0))) > hub_degree).alias(
                 "is_hub"
@@ -496,6 +530,37 @@ def _peer_features(
         F.avg("triangles").alias("peers_mean_triangles"),
         F.max("triangles").alias("peers_max_triangles"),
         F.avg("clustering").alias("peers_mean_clustering"),
+        F.max("clustering").alias("peers_max_clustering"),
+    )
+
+
+def _second_hop_features(neighbours_df: DataFrame, peer_features_df: DataFrame) -> DataFrame:
+    """Neighbours' neighbours: the mean over the money neighbours of their ``peers_mean_clustering``."""
+    return (
+        neighbours_df.join(
+            peer_features_df.select(F.col(ENTITY).alias("peer"), F.col("peers_mean_clustering").alias("c")),
+            on="peer",
+            how="inner",
+        )
+        .groupBy(ENTITY)
+        .agg(F.avg("c").alias("peers_mean_peers_clustering"))
+    )
+
+
+def _payee_features(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
+    """Where its money goes: max and mean over its payees of their ``in_off_mode_share``.
+
+    A payee that receives many transfers its payers do not usually send
+    collects money outside its payers' routine (a collection or a
+    laundering account); the payer of such accounts is tied to that flow even
+    when its own amounts are regular.
+    """
+    payees = edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias(NODE)).join(
+        nodes_df.select(NODE, "in_off_mode_share"), on=NODE, how="inner"
+    )
+    return payees.groupBy(ENTITY).agg(
+        F.max("in_off_mode_share").alias("payees_max_off_mode_share"),
+        F.avg("in_off_mode_share").alias("payees_mean_off_mode_share"),
     )
 
 
@@ -620,6 +685,15 @@ def account_features(
       ``cycle3_paths`` (distinct ``x, y`` with A -> x -> y -> A),
       ``cycle4_midpoints`` (distinct y reached from A in 2 transfers that
       reach A in 2), ``return_flow_hops`` the fewest of 2/3/4 or 5 for none.
+    - Counterparties' amount routine: a transfer is off-mode when its amount
+      is not the payer's most frequent amount in the window (the smallest on
+      a tie); ``payees_max_off_mode_share``/``payees_mean_off_mode_share`` are
+      the max/mean over the account's payees of the share of each payee's
+      incoming transfers that are off-mode (null with no money payee).
+    - Neighbourhood: ``peers_*`` aggregate the money neighbours (mean, max);
+      ``peers_max_clustering`` is the highest clustering among them and
+      ``peers_mean_peers_clustering`` the mean over them of their own
+      ``peers_mean_clustering`` (two hops out).
     - ``holder_accounts``/``msisdn_accounts``: accounts of the snapshot with
       the same holder/bound number token, null when the token is null;
       ``has_shared_msisdn`` is 1 when the bound number serves several accounts.
@@ -640,7 +714,7 @@ def account_features(
 
     # Tables read by several features are materialised once (lazily, on the first action): the
     # plan stays small and each is computed once rather than once per feature that reads it.
-    sides = _reuse(_sides(_with_atypical_amount(txn)))
+    sides = _reuse(_sides(_with_off_mode_amount(_with_atypical_amount(txn))))
     edges, atm_sources = _pair_graph(txn)
     edges = _reuse(edges)
     neighbours = _reuse(_neighbours(edges))
@@ -649,6 +723,7 @@ def account_features(
     returns = _reuse(_return_flow(edges, nodes))
     triangles = _reuse(_triangles(neighbours))
     cash_out = _hops_to_cash_out(edges, atm_sources)
+    peers = _reuse(_peer_features(neighbours, nodes, returns, triangles))
 
     counts = [
         "reciprocal_counterparties",
@@ -668,7 +743,9 @@ def account_features(
             on=ENTITY,
             how="left",
         )
-        .join(_peer_features(neighbours, nodes, returns, triangles), on=ENTITY, how="left")
+        .join(peers, on=ENTITY, how="left")
+        .join(_second_hop_features(neighbours, peers), on=ENTITY, how="left")
+        .join(_payee_features(edges, nodes), on=ENTITY, how="left")
         .join(returns, on=ENTITY, how="left")
         .join(triangles, on=ENTITY, how="left")
         .join(cash_out, on=ENTITY, how="left")

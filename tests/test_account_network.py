@@ -290,6 +290,51 @@ def test_return_flow_and_triangles_on_a_three_cycle(mule):
     )
 
 
+def test_neighbours_clustering_two_hops_out(mule):
+    columns = ("peers_max_clustering", "peers_mean_peers_clustering")
+    # Clustering: M 1/3, A 2/3, B 1, C 1, X none. peers_mean_clustering: X 1/3 (peer M),
+    # M 8/9 (A, B, C), A 7/9 (M, B, C), B and C 1/2 (M, A).
+    assert_columns(
+        mule,
+        columns,
+        {
+            "M": (1.0, (1 / 3 + 7 / 9 + 1 / 2 + 1 / 2) / 4),  # peers X, A, B, C
+            "A": (1.0, (8 / 9 + 1 / 2 + 1 / 2) / 3),  # peers M, B, C
+            "B": (2 / 3, (8 / 9 + 7 / 9) / 2),  # peers M, A
+            "C": (2 / 3, (8 / 9 + 7 / 9) / 2),  # peers M, A
+        },
+    )
+
+
+def test_payees_off_mode_share_compares_each_transfer_with_its_payers_usual_amount(mule, ring):
+    columns = ("payees_max_off_mode_share", "payees_mean_off_mode_share")
+    # Payers' modal amounts (smallest on a tie): X 1000, A 500, M 1400, B 50 (1400 at the ATM is
+    # off), C 100 (C -> M 200 is off); the payer-less 20 into M is not compared.
+    # In-off-mode share: M 1/3 (X, A, C), A 0 (B, C), B 0 (M). The ATM terminal is no payee.
+    assert_columns(
+        mule,
+        columns,
+        {
+            "A": (1 / 3, 1 / 3),  # pays M
+            "M": (0.0, 0.0),  # pays B
+            "B": (0.0, 0.0),  # pays A
+            "C": (1 / 3, 1 / 6),  # pays M and A
+        },
+    )
+    # Ring: P's amounts 100, 300, 10 (to nobody) -> mode 10, so P -> Q and P -> R are off;
+    # Q's 100 and 7 -> mode 7, so Q -> R is off. In-off-mode share: Q 1, R 1, S 0, P 0.
+    assert_columns(
+        ring,
+        columns,
+        {
+            "P": (1.0, 1.0),  # pays Q, R
+            "Q": (1.0, 0.5),  # pays R, P
+            "R": (0.0, 0.0),  # pays S
+            "S": (0.0, 0.0),  # pays P
+        },
+    )
+
+
 def test_return_flow_finds_the_shortest_way_back_on_a_ring(ring):
     columns = (
         "reciprocal_counterparties", "cycle3_paths", "cycle4_midpoints", "return_flow_hops", "triangles",
