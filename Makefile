@@ -30,8 +30,11 @@ demo: $(BIN)/.installed
 	@echo "evaluation:  $(DEMO_LAKE)/evaluation/dt=$(DEMO_DATE)/evaluation.json"
 	@echo "quality:     $(DEMO_LAKE)/quality/"
 
+# Two test processes, each with its own local Spark session: most of a test's time is the driver
+# planning and scheduling tiny jobs, so two overlap well on two cores. A file stays on one process
+# (its module fixtures, e.g. a simulated world, are built once).
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -50,7 +50,7 @@ from pyspark.sql import functions as F
 
 from features.network import COUNT_FEATURES as NETWORK_COUNT_FEATURES
 from features.network import PHONE_NETWORK_FEATURES
-from features.phones import EVENING_HOURS, LONG_CALL_S, NIGHT_HOURS, SHORT_CALL_S, WORK_HOURS
+from features.window import EVENING_HOURS, LONG_CALL_S, NIGHT_HOURS, SHORT_CALL_S, WORK_HOURS
 from fraudgraph import contract as C
 from fraudgraph.config import SparkConf, load_config
 from fraudgraph.lake import Lake, days_between, partition_path
@@ -568,15 +568,15 @@ def spark_aggregates(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[
     from features import graphs as G
     from features import network as N
     from features.common import ENTITY
-    from features.phones import PHONE_FEATURES, phone_features
+    from features.phones import PHONE_FEATURES, phone_features_of
+    from features.window import event_window
 
     calls, sms, _, subscribers, accounts = _window(spark, lake)
     no_seeds = spark.createDataFrame([], f"{N.ID} long")
-    call_edges = G.call_graph(calls).cache()
-    identity, _, _ = N._identity(G.identity_links(calls, subscribers, accounts), graph.max_shared)
-    parts = [identity, N._neighbourhood(call_edges, no_seeds), N._co_targeting(call_edges, no_seeds, graph)]
-    rows = parts[0]
-    for part in parts[1:]:
+    window = event_window(calls, sms, as_of=AS_OF, window_days=WINDOW_DAYS)
+    identity, _, _ = N._identity(G.identity_links(window.handsets, subscribers, accounts), graph.max_shared)
+    rows = identity
+    for part in N._contact_features(window, no_seeds, graph):
         rows = rows.unionByName(part, allowMissingColumns=True)
     network = N._to_tokens(
         rows.where(G.is_kind(N.ID, G.NUMBER)).groupBy(N.ID).agg(*[F.max(c).alias(c) for c in NETWORK_AGGREGATES]),
@@ -584,7 +584,7 @@ def spark_aggregates(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[
         G.NUMBER,
     )
     df = (
-        phone_features(calls, sms, subscribers, as_of=AS_OF, window_days=WINDOW_DAYS)
+        phone_features_of(window, subscribers)
         .join(network, on=ENTITY, how="left")
         .fillna(0, subset=list(NETWORK_COUNTS))
         .select(ENTITY, *PHONE_FEATURES, *NETWORK_AGGREGATES)
@@ -597,9 +597,10 @@ def spark_aggregates(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[
 
 def spark_network_stage(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[str, int]:
     """The whole network-feature stage of ``fraud train``/``fraud score``: both feature tables of a day."""
+    from fraudgraph.config import ExposureConf
     from jobs.features import materialise_features
 
-    built = materialise_features(spark, lake, AS_OF, length=WINDOW_DAYS, graph=graph)
+    built = materialise_features(spark, lake, AS_OF, length=WINDOW_DAYS, graph=graph, exposure=ExposureConf())
     return {entity: df.count() for entity, df in built.items()}
 
 
@@ -712,7 +713,7 @@ def main() -> None:
                 app_name="fraudgraph-bench-network",
                 shuffle_partitions=cfg.spark.shuffle_partitions,
                 driver_memory="8g",
-                extra={"spark.ui.enabled": "false"},
+                extra={**cfg.spark.extra, "spark.ui.enabled": "false"},
             )
         )
         results = []

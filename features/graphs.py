@@ -87,20 +87,20 @@ def is_kind(vertex_id: Column | str, kind: int) -> Column:
 
 
 def call_graph(calls_df: DataFrame) -> DataFrame:
-    """Directed call graph, one row per (caller, callee) pair.
+    """Directed call graph of the window's keyed calls (:data:`features.window.KEYED_CALL`), one row per (caller, callee).
 
     Output :data:`CALL_EDGE`: ``calls`` made, ``answered`` (duration > 0),
-    total ``duration_s``, first and last call time. Calls with a null party are
-    dropped; a number calling itself is a self-loop edge.
+    total ``duration_s``, first and last call time. Calls with a null callee
+    are dropped; a number calling itself is a self-loop edge.
     """
-    require_columns(calls_df, CALLS, "call_graph calls")
+    require_columns(calls_df, (SRC, DST, "duration_s", "start_time"), "call_graph calls")
     return (
-        calls_df.where(F.col("caller").isNotNull() & F.col("callee").isNotNull())
-        .groupBy(vertex(NUMBER, "caller").alias(SRC), vertex(NUMBER, "callee").alias(DST))
+        calls_df.where(F.col(SRC).isNotNull() & F.col(DST).isNotNull())
+        .groupBy(SRC, DST)
         .agg(
             F.count(F.lit(1)).alias("calls"),
-            F.sum((F.col("duration_s") > 0).cast("int")).alias("answered"),
-            F.sum("duration_s").cast("long").alias("duration_s"),
+            F.count(F.when(F.col("duration_s") > 0, 1)).alias("answered"),
+            F.coalesce(F.sum("duration_s"), F.lit(0)).cast("long").alias("duration_s"),
             F.min("start_time").alias("first_time"),
             F.max("start_time").alias("last_time"),
         )
@@ -140,14 +140,15 @@ def money_graph(transactions_df: DataFrame) -> DataFrame:
     )
 
 
-def identity_links(calls_df: DataFrame, subscribers_df: DataFrame, accounts_df: DataFrame) -> DataFrame:
+def identity_links(handsets_df: DataFrame, subscribers_df: DataFrame, accounts_df: DataFrame) -> DataFrame:
     """Distinct identity links of the window, :data:`LINK` (``kind`` names the link).
 
-    Number to handset comes from the IMEI the caller used; number to ID number
+    Number to handset comes from the window's handsets (distinct number and
+    caller IMEI vertex pairs, :mod:`features.window`); number to ID number
     from the subscriber snapshot; account to ID number and account to number
     from the account snapshot. Rows with a null on either side are dropped.
     """
-    require_columns(calls_df, CALLS, "identity_links calls")
+    require_columns(handsets_df, (SRC, DST), "identity_links handsets")
     require_columns(subscribers_df, SUBSCRIBERS, "identity_links subscribers")
     require_columns(accounts_df, ACCOUNTS, "identity_links accounts")
 
@@ -160,7 +161,7 @@ def identity_links(calls_df: DataFrame, subscribers_df: DataFrame, accounts_df: 
 
     # The kinds join different vertex kinds, so the union of distinct parts is distinct.
     parts = [
-        links(calls_df, "caller", "caller_imei", (NUMBER, DEVICE, NUMBER_DEVICE)),
+        handsets_df.select(SRC, DST, F.lit(NUMBER_DEVICE).alias(KIND)),
         links(subscribers_df, "msisdn", "id_number", (NUMBER, ID_NUMBER, NUMBER_ID)),
         links(accounts_df, "account_id", "holder_id_number", (ACCOUNT, ID_NUMBER, ACCOUNT_ID)),
         links(accounts_df, "account_id", "bound_msisdn", (ACCOUNT, NUMBER, ACCOUNT_NUMBER)),
@@ -181,25 +182,27 @@ def bridge_events(
 ) -> DataFrame:
     """Transfers that followed a call: :data:`BRIDGE_EVENT`, one row per (caller, transfer).
 
-    Number X (``src``) made an answered call of at least ``min_duration_s``
-    to number P (``payer``); within ``hours`` after the call started, an
-    account bound to P transferred money to account A (``dst``), which is not
-    bound to P itself. ``lag_s`` is the shortest call-to-transfer delay when X
-    called P several times. Transfers out of accounts with no bound number
-    never bridge. ``src``, ``payer`` and ``dst`` are vertex ids.
+    ``calls_df`` is the window's keyed calls (:data:`features.window.KEYED_CALL`:
+    ``src``, ``dst`` vertex ids, ``duration_s``, ``start_time``). Number X
+    (``src``) made an answered call of at least ``min_duration_s`` to number
+    P (``payer``); within ``hours`` after the call started, an account bound
+    to P transferred money to account A (``dst``), which is not bound to P
+    itself. ``lag_s`` is the shortest call-to-transfer delay when X called P
+    several times. Transfers out of accounts with no bound number never
+    bridge. ``src``, ``payer`` and ``dst`` are vertex ids.
     """
-    require_columns(calls_df, CALLS, "bridge_events calls")
+    require_columns(calls_df, (SRC, DST, "duration_s", "start_time"), "bridge_events calls")
     require_columns(transactions_df, (*TRANSACTIONS, "txn_id"), "bridge_events transactions")
     require_columns(accounts_df, ACCOUNTS, "bridge_events accounts")
-    bound = accounts_df.where(F.col("bound_msisdn").isNotNull()).select(
-        F.col("account_id").alias("payer_account"), F.col("bound_msisdn").alias("payer")
+    bound = accounts_df.where(F.col("bound_msisdn").isNotNull() & F.col("account_id").isNotNull()).select(
+        F.col("account_id").alias("payer_account"), vertex(NUMBER, "bound_msisdn").alias("payer")
     ).distinct()
     # Only transfers out of accounts bound to a number can bridge; attach the number first.
     paid = transactions_df.join(bound, transactions_df["src_account"] == bound["payer_account"]).select(
         "payer", "txn_id", "dst_account", F.col("amount").cast("double").alias("amount"), "txn_time"
     )
-    calls = calls_df.where((F.col("duration_s") >= min_duration_s) & F.col("caller").isNotNull()).select(
-        "caller", F.col("callee").alias("payer"), "start_time"
+    calls = calls_df.where((F.col("duration_s") >= min_duration_s) & F.col(DST).isNotNull()).select(
+        F.col(SRC).alias("caller"), F.col(DST).alias("payer"), "start_time"
     )
     # Works for timestamps with and without a zone (a cast to long does not).
     lag = F.timestamp_diff("SECOND", F.col("start_time"), F.col("txn_time"))
@@ -216,8 +219,8 @@ def bridge_events(
         .agg(F.max(F.coalesce(F.col("_own") == F.col("payer"), F.lit(False))).alias("_to_own"))
         .where(~F.col("_to_own"))
         .select(
-            vertex(NUMBER, "caller").alias(SRC),
-            vertex(NUMBER, "payer").alias("payer"),
+            F.col("caller").alias(SRC),
+            "payer",
             "txn_id",
             vertex(ACCOUNT, "dst_account").alias(DST),
             "amount",

@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 from features import graphs as G
 from features.common import ENTITY, require_columns, safe_ratio
 from features.graph_algos import connected_components
+from features.window import EventWindow, event_window
 from fraudgraph.config import GraphConf
 
 LABELS = ("entity_type", "entity_id", "label", "reported_time")
@@ -182,64 +183,96 @@ def _identity(links: DataFrame, max_shared: int) -> tuple[DataFrame, DataFrame, 
     return phones, accounts, strong
 
 
-def _neighbourhood(call_edges: DataFrame, seeds: DataFrame) -> DataFrame:
-    """Contacts' degrees and known-fraud contacts, from the undirected call graph."""
-    contacts = G.undirected(call_edges)
-    degree = contacts.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("degree"))
-    peer = degree.select(F.col(G.SRC).alias(G.DST), F.col("degree").alias("peer_degree"))
-    return (
-        _with_seed(contacts.join(peer, on=G.DST), seeds, G.DST, "peer_seed")
-        .groupBy(F.col(G.SRC).alias(ID))
+def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) -> list[DataFrame]:
+    """Contacts' degrees, known-fraud contacts and co-targeting, per number of the window's call pairs.
+
+    Co-targeting asks of each caller how many of its callees other
+    high-volume (or known-fraud) callers also dial, and with how many such
+    callers it shares several callees. The caller itself is never counted
+    among the "other" callers, so a seed's own label never counts.
+
+    Three passes over the contacts (each pair from both ends): the peers'
+    degrees, seeds and volume summed per number, which also gives each
+    callee its high-volume and known-fraud callers; those callee counts summed
+    per caller; and the caller-to-caller overlaps among high-volume callers
+    of callees with a bounded number of them.
+    """
+    numbers = _with_seed(
+        window.numbers.select(
+            ID,
+            F.col("contacts").alias("degree"),
+            (F.col("out_distinct") >= params.high_volume_contacts).cast("int").alias("hv"),
+        ),
+        seeds,
+        ID,
+        SEED,
+    )
+    contacts = window.contacts()
+    peer = numbers.select(
+        F.col(ID).alias("peer"),
+        F.col("degree").alias("peer_degree"),
+        F.col("hv").alias("peer_hv"),
+        F.col(SEED).alias("peer_seed"),
+    )
+    called_me = F.col("in_n") > 0
+    per_number = (
+        contacts.join(peer, on="peer")
+        .groupBy(ID)
         .agg(
             F.avg("peer_degree").alias("contact_mean_degree"),
             F.max("peer_degree").alias("contact_max_degree"),
             F.sum("peer_seed").alias("known_fraud_contacts"),
+            F.coalesce(F.sum(F.when(called_me, F.col("peer_hv"))), F.lit(0)).alias("hv_callers"),
+            F.coalesce(F.sum(F.when(called_me, F.col("peer_seed"))), F.lit(0)).alias("fraud_callers"),
         )
     )
+    callee = per_number.select(F.col(ID).alias("peer"), "hv_callers", "fraud_callers")
+    called = contacts.where(F.col("out_n") > 0).select(ID, "peer").join(callee, on="peer")
 
+    def count_above(column: str, n: int) -> F.Column:
+        return F.count(F.when(F.col(column) > n, 1))
 
-def _co_targeting(call_edges: DataFrame, seeds: DataFrame, params: GraphConf) -> DataFrame:
-    """Co-targeting per caller: callees shared with other high-volume or known-fraud callers."""
-    pairs = call_edges.where(F.col(G.SRC) != F.col(G.DST)).select(G.SRC, G.DST)
-    out_degree = pairs.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("out_degree"))
-    flagged = _with_seed(pairs.join(out_degree, on=G.SRC), seeds, G.SRC, "caller_seed").withColumn(
-        "high_volume", (F.col("out_degree") >= params.high_volume_contacts).cast("int")
-    )
-    per_callee = flagged.groupBy(G.DST).agg(
-        F.sum("high_volume").alias("hv_callers"), F.sum("caller_seed").alias("fraud_callers")
-    )
-    # Other callers of the same callee: subtract the caller itself, so a seed's own label never counts.
-    per_pair = flagged.join(per_callee, on=G.DST).select(
-        G.SRC,
-        G.DST,
-        "high_volume",
-        (F.col("hv_callers") - F.col("high_volume")).alias("other_hv"),
-        (F.col("fraud_callers") - F.col("caller_seed")).alias("other_fraud"),
-        "hv_callers",
-    )
-    shares = per_pair.groupBy(G.SRC).agg(
-        safe_ratio(F.sum((F.col("other_hv") > 0).cast("int")), F.count(F.lit(1))).alias("co_target_share"),
-        safe_ratio(F.sum((F.col("other_fraud") > 0).cast("int")), F.count(F.lit(1))).alias(
-            "callees_hit_by_known_fraud_share"
-        ),
+    own = numbers.select(ID, "hv", SEED)
+    shares = (
+        called.groupBy(ID)
+        .agg(
+            F.count(F.lit(1)).alias("callees"),
+            count_above("hv_callers", 0).alias("hv_gt0"),
+            count_above("hv_callers", 1).alias("hv_gt1"),
+            count_above("fraud_callers", 0).alias("fraud_gt0"),
+            count_above("fraud_callers", 1).alias("fraud_gt1"),
+        )
+        .join(own, on=ID)
+        .select(
+            ID,
+            # A callee counts when a caller other than this one is high-volume (known fraud).
+            safe_ratio(
+                F.when(F.col("hv") == 1, F.col("hv_gt1")).otherwise(F.col("hv_gt0")), F.col("callees")
+            ).alias("co_target_share"),
+            safe_ratio(
+                F.when(F.col(SEED) == 1, F.col("fraud_gt1")).otherwise(F.col("fraud_gt0")), F.col("callees")
+            ).alias("callees_hit_by_known_fraud_share"),
+        )
     )
     # Caller-to-caller overlaps only among high-volume callers of callees with a bounded number of them.
-    hv = per_pair.where(
-        (F.col("high_volume") == 1) & F.col("hv_callers").between(2, params.co_target_max_callers)
-    ).select(G.SRC, G.DST)
-    other = hv.select(F.col(G.SRC).alias("other"), G.DST)
+    hv = (
+        called.where(F.col("hv_callers").between(2, params.co_target_max_callers))
+        .join(own.where(F.col("hv") == 1).select(ID), on=ID)
+        .select(ID, "peer")
+    )
+    other = hv.select(F.col(ID).alias("other"), "peer")
     overlaps = (
-        hv.join(other, on=G.DST)
-        .where(F.col(G.SRC) != F.col("other"))
-        .groupBy(G.SRC, "other")
+        hv.join(other, on="peer")
+        .where(F.col(ID) != F.col("other"))
+        .groupBy(ID, "other")
         .agg(F.count(F.lit(1)).alias("overlap"))
-        .groupBy(G.SRC)
+        .groupBy(ID)
         .agg(
             F.sum((F.col("overlap") >= params.co_target_min_overlap).cast("int")).alias("co_target_callers"),
             F.max("overlap").alias("co_target_max_overlap"),
         )
     )
-    return shares.join(overlaps, on=G.SRC, how="left").withColumnRenamed(G.SRC, ID)
+    return [per_number.drop("hv_callers", "fraud_callers"), shares, overlaps]
 
 
 def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
@@ -320,7 +353,7 @@ def _components(strong: DataFrame, seeds: DataFrame) -> DataFrame:
 
 
 def _bridge_features(
-    events: DataFrame, bridges: DataFrame, call_edges: DataFrame, money: DataFrame, accounts_df: DataFrame,
+    events: DataFrame, bridges: DataFrame, numbers: DataFrame, money: DataFrame, accounts_df: DataFrame,
     seeds: DataFrame, *, as_of: dt.date, params: GraphConf,
 ) -> tuple[DataFrame, DataFrame]:
     """Money after calls, per calling number and per receiving account."""
@@ -328,9 +361,7 @@ def _bridge_features(
         G.vertex(G.ACCOUNT, "account_id").alias(G.DST),
         (F.datediff(F.lit(as_of), F.col("open_date")) <= params.fresh_account_days).cast("int").alias("fresh"),
     ).dropDuplicates([G.DST])
-    answered = call_edges.where(F.col("answered") > 0).groupBy(F.col(G.SRC).alias(ID)).agg(
-        F.count(F.lit(1)).alias("answered_callees")
-    )
+    answered = numbers.select(ID, F.col("out_answered_distinct").alias("answered_callees"))
     payers_per_caller = events.groupBy(F.col(G.SRC).alias(ID)).agg(F.count_distinct("payer").alias("bridge_payers"))
     phones = (
         bridges.join(fresh, on=G.DST, how="left")
@@ -346,7 +377,7 @@ def _bridge_features(
         .withColumn("bridge_payer_share", safe_ratio(F.col("bridge_payers"), F.col("answered_callees")))
         .drop("answered_callees")
     )
-    out_degree = call_edges.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("caller_degree"))
+    out_degree = numbers.select(F.col(ID).alias(G.SRC), F.col("out_distinct").alias("caller_degree"))
     flagged = _with_seed(events.join(out_degree, on=G.SRC, how="left"), seeds, G.SRC, "caller_seed")
     payers_in = money.groupBy(F.col(G.DST).alias(ID)).agg(F.count(F.lit(1)).alias("money_payers"))
     high_volume = F.col("caller_degree") >= params.high_volume_contacts
@@ -384,35 +415,53 @@ def network_features(
     labels_df: DataFrame,
     *,
     as_of: dt.date,
+    window_days: int,
     params: GraphConf,
 ) -> NetworkFeatures:
-    """Network features of every number and account seen in the window's graphs.
+    """Network features of every number and account seen in the graphs of the window ending ``as_of``.
 
-    The event tables must already hold only the window; the snapshots are
-    those of the window's last day; ``labels_df`` may hold any labels, only
-    those reported on a day before ``as_of`` are used. Output: ``phones``
-    (``entity_token`` then :data:`PHONE_NETWORK_FEATURES`) and ``accounts``
-    (``entity_token`` then :data:`ACCOUNT_NETWORK_FEATURES`), one row per
-    number of the subscriber snapshot and account of the accounts snapshot
-    that is a vertex of the joint graph (the entities the base features
-    describe; other numbers and accounts are neighbours, never rows). An entity with no edge of a
-    kind has 0 for its counts, 1 for its component size (it is alone), and
-    null for ratios whose denominator is 0.
+    Calls and SMS outside the ``window_days`` days ending ``as_of`` are
+    ignored; the transactions must already hold only the window; the
+    snapshots are those of the window's last day; ``labels_df`` may hold any
+    labels, only those reported on a day before ``as_of`` are used. See
+    :func:`network_features_of` for the output.
     """
+    window = event_window(calls_df, sms_df, as_of=as_of, window_days=window_days)
+    return network_features_of(window, transactions_df, subscribers_df, accounts_df, labels_df, params=params)
+
+
+def network_features_of(
+    window: EventWindow,
+    transactions_df: DataFrame,
+    subscribers_df: DataFrame,
+    accounts_df: DataFrame,
+    labels_df: DataFrame,
+    *,
+    params: GraphConf,
+) -> NetworkFeatures:
+    """Network features from an :class:`~features.window.EventWindow` already keyed (see :func:`network_features`).
+
+    Output: ``phones`` (``entity_token`` then :data:`PHONE_NETWORK_FEATURES`)
+    and ``accounts`` (``entity_token`` then :data:`ACCOUNT_NETWORK_FEATURES`),
+    one row per number of the subscriber snapshot and account of the
+    accounts snapshot that is a vertex of the joint graph (the entities the
+    base features describe; other numbers and accounts are neighbours, never
+    rows). An entity with no edge of a kind has 0 for its counts, 1 for its
+    component size (it is alone), and null for ratios whose denominator is 0.
+    """
+    as_of = window.as_of
     seeds = seeds_before(labels_df, as_of=as_of).cache()
-    calls = G.call_graph(calls_df).cache()
     money = G.money_graph(transactions_df).cache()
-    links = G.identity_links(calls_df, subscribers_df, accounts_df).cache()
+    links = G.identity_links(window.handsets, subscribers_df, accounts_df).cache()
     events = G.bridge_events(
-        calls_df, transactions_df, accounts_df, hours=params.bridge_hours, min_duration_s=params.bridge_min_call_s
+        window.calls, transactions_df, accounts_df, hours=params.bridge_hours, min_duration_s=params.bridge_min_call_s
     ).cache()
     bridges = G.money_bridges(events).cache()
-    sms = G.sms_graph(sms_df)
 
     phone_identity, account_identity, identity_strong = _identity(links, params.max_shared)
     everything = (
-        calls.select(G.SRC, G.DST)
-        .unionByName(sms.select(G.SRC, G.DST))
+        window.pairs.select(F.col("a").alias(G.SRC), F.col("b").alias(G.DST))
+        .unionByName(window.sms.select(G.SRC, G.DST))
         .unionByName(money.select(G.SRC, G.DST))
         .unionByName(links.select(G.SRC, G.DST))
         .unionByName(bridges.select(G.SRC, G.DST))
@@ -422,8 +471,9 @@ def network_features(
     propagated = _propagation(joint, seeds).cache()
     components = _components(_strong_edges(identity_strong, money, bridges, params), seeds).cache()
     bridge_phones, bridge_accounts = _bridge_features(
-        events, bridges, calls, money, accounts_df, seeds, as_of=as_of, params=params
+        events, bridges, window.numbers, money, accounts_df, seeds, as_of=as_of, params=params
     )
+
     def assemble(kind: int, tokens: DataFrame, parts: list[DataFrame], columns: tuple[str, ...]) -> DataFrame:
         # Each part holds at most one row per vertex: one union and one aggregation
         # instead of a chain of joins (one shuffle, not one per part). The
@@ -439,7 +489,7 @@ def network_features(
     phones = assemble(
         G.NUMBER,
         subscribers_df.select("msisdn"),
-        [phone_identity, _neighbourhood(calls, seeds), _co_targeting(calls, seeds, params), components, bridge_phones],
+        [phone_identity, *_contact_features(window, seeds, params), components, bridge_phones],
         PHONE_NETWORK_FEATURES,
     )
     accounts = assemble(

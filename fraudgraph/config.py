@@ -118,6 +118,25 @@ class GraphConf:
 
 
 @dataclass(frozen=True)
+class ExposureConf:
+    """Leak-source thresholds (features/exposure.py); defaults are the base configuration's."""
+
+    # Prior strength, in contacts, of a source's share among one party's contacts: a party with few
+    # contacts is pulled to the population's share, so three hits never outrank three hundred.
+    prior_contacts: float = 20.0
+    # A known fraud number whose shrunk lift towards a source is at least this is dialing from its list.
+    exploit_lift: float = 2.0
+    # A source whose exploitation score (0..1) is at least this is exploited: its members can be at risk.
+    exploited_score: float = 0.5
+    # Callers scored at least this (or known fraud) make the people they contacted at risk.
+    at_risk_caller_score: float = 0.5
+    # The at-risk list is cut to this many people, riskiest first.
+    at_risk_max_people: int = 5000
+    # Evaluation: a listed person counts as a hit when they became a victim within this many days after D.
+    victim_horizon_days: int = 7
+
+
+@dataclass(frozen=True)
 class ScoreConf:
     top_reasons: int
 
@@ -138,6 +157,7 @@ class Config:
     paths: PathsConf
     window: WindowConf
     graph: GraphConf
+    exposure: ExposureConf
     spark: SparkConf
     ingest: IngestConf
     train: TrainConf

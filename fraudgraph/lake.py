@@ -169,6 +169,18 @@ class Lake:
         return self.table("scores")
 
     @property
+    def exposure_sources(self) -> Path:
+        return self.table("exposure_sources")
+
+    @property
+    def at_risk(self) -> Path:
+        return self.table("at_risk")
+
+    @property
+    def reports(self) -> Path:
+        return self.table("reports")
+
+    @property
     def evaluation(self) -> Path:
         return self.table("evaluation")
 

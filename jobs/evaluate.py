@@ -21,6 +21,17 @@ POSITIVE_ROLES = {C.MSISDN: ("fraud",), C.ACCOUNT: ("mule_l1", "mule_l2", "colle
 TRUTH_TABLES = {C.MSISDN: ("numbers.parquet", "msisdn"), C.ACCOUNT: ("accounts.parquet", "account_id")}
 
 
+def truth(spark: SparkSession, world: Path, entity_type: str, key: bytes):
+    """The world's truth for ``entity_type`` on tokens: ``entity_token``, ``is_positive`` (0/1), ``ring_id`` of positives."""
+    table, id_column = TRUTH_TABLES[entity_type]
+    positive = F.col("role").isin(list(POSITIVE_ROLES[entity_type]))
+    return spark.read.parquet(str(world / "truth" / table)).select(
+        token_col(key, entity_type, F.col(id_column)).alias("entity_token"),
+        positive.cast("int").alias("is_positive"),
+        F.when(positive, F.col("ring_id")).alias("ring_id"),
+    )
+
+
 def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, day: dt.date, key: bytes) -> dict:
     """Average precision, ROC-AUC, precision and recall at k, and rings touched in the top k, per entity type.
 
@@ -37,12 +48,8 @@ def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, d
     scores_df = spark.read.parquet(str(scores_dir))
     k = cfg.analyst.capacity_k
     result: dict = {"date": day.isoformat(), "k": k}
-    for entity_type, (table, id_column) in TRUTH_TABLES.items():
-        truth_df = spark.read.parquet(str(world / "truth" / table)).select(
-            token_col(key, entity_type, F.col(id_column)).alias("entity_token"),
-            F.col("role").isin(list(POSITIVE_ROLES[entity_type])).cast("int").alias("is_positive"),
-            F.when(F.col("role").isin(list(POSITIVE_ROLES[entity_type])), F.col("ring_id")).alias("ring_id"),
-        )
+    for entity_type in TRUTH_TABLES:
+        truth_df = truth(spark, world, entity_type, key)
         rows = (
             scores_df.where(F.col("entity_type") == entity_type)
             .join(truth_df, on="entity_token", how="left")
@@ -52,8 +59,53 @@ def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, d
         metrics = ranking_metrics(rows["is_positive"].to_numpy(), rows["risk_score"].to_numpy(), k)
         metrics.update(group_recall_at_k(rows["ring_id"].to_numpy(), rows["risk_score"].to_numpy(), k))
         result[entity_type] = metrics
+    at_risk_dir = partition_path(lake.at_risk, day)
+    if at_risk_dir.is_dir():
+        result["at_risk"] = at_risk_precision(
+            spark, world=world, at_risk_df=spark.read.parquet(str(at_risk_dir)), day=day, key=key,
+            horizon_days=cfg.exposure.victim_horizon_days, ks=(k, 10 * k),
+        )
     out = partition_path(lake.evaluation, day) / "evaluation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     result["path"] = str(out)
     return result
+
+
+def at_risk_precision(
+    spark: SparkSession, *, world: Path, at_risk_df, day: dt.date, key: bytes, horizon_days: int, ks: tuple[int, ...]
+) -> dict:
+    """Precision at k of the at-risk list for people who became victims in the ``horizon_days`` after ``day``.
+
+    A victim "becomes" one on their first transfer to the ring (the call, when
+    no transfer is recorded). ``base_rate`` is the share of the world's
+    numbers that did: what a list drawn at random would score. Null
+    precisions when the world ends before the horizon starts.
+    """
+    last = day + dt.timedelta(days=horizon_days)
+    victims = spark.read.parquet(str(world / "truth" / "victims.parquet"))
+    when = F.to_date(F.coalesce("first_transfer_time", "call_time"))
+    future = victims.where((when > F.lit(day)) & (when <= F.lit(last))).select(
+        token_col(key, C.MSISDN, F.col("msisdn")).alias("entity_token")
+    ).distinct()
+    numbers = spark.read.parquet(str(world / "truth" / "numbers.parquet")).count()
+    listed = (
+        at_risk_df.join(future.withColumn("hit", F.lit(1)), on="entity_token", how="left")
+        .select("at_risk_rank", F.coalesce("hit", F.lit(0)).alias("hit"))
+        .toPandas()  # at most at_risk_max_people rows
+        .sort_values("at_risk_rank")
+    )
+    n_future = future.count()
+    out: dict = {
+        "horizon_days": horizon_days,
+        "listed": len(listed),
+        "future_victims": n_future,
+        "base_rate": n_future / numbers if numbers else None,
+        "victims_listed": int(listed["hit"].sum()),
+        "recall": float(listed["hit"].sum()) / n_future if n_future else None,
+        "precision": float(listed["hit"].mean()) if n_future and len(listed) else None,
+    }
+    for k in ks:
+        top = listed.head(k)
+        out[f"precision_at_{k}"] = float(top["hit"].mean()) if n_future and len(top) else None
+    return out

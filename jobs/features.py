@@ -9,18 +9,25 @@ from pyspark.sql import functions as F
 
 from features.accounts import ACCOUNT_FEATURES, account_features
 from features.common import ENTITY
-from features.network import ACCOUNT_NETWORK_FEATURES, PHONE_NETWORK_FEATURES, network_features
-from features.phones import PHONE_FEATURES, phone_features
+from features.exposure import ACCOUNT_EXPOSURE_FEATURES, PHONE_EXPOSURE_FEATURES, exposure_features
+from features.network import ACCOUNT_NETWORK_FEATURES, PHONE_NETWORK_FEATURES, network_features_of
+from features.phones import PHONE_FEATURES, phone_features_of
+from features.window import event_window
 from fraudgraph import contract as C
-from fraudgraph.config import GraphConf
+from fraudgraph.config import ExposureConf, GraphConf
 from fraudgraph.errors import MissingInput
-from fraudgraph.lake import DT, Lake, days_between, partition_path, write_partitions
+from fraudgraph.lake import DT, Lake, days_between, partition_days, partition_path, write_partitions
 
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
-    C.MSISDN: (*PHONE_FEATURES, *PHONE_NETWORK_FEATURES),
-    C.ACCOUNT: (*ACCOUNT_FEATURES, *ACCOUNT_NETWORK_FEATURES),
+    C.MSISDN: (*PHONE_FEATURES, *PHONE_NETWORK_FEATURES, *PHONE_EXPOSURE_FEATURES),
+    C.ACCOUNT: (*ACCOUNT_FEATURES, *ACCOUNT_NETWORK_FEATURES, *ACCOUNT_EXPOSURE_FEATURES),
 }
-FEATURE_SET_VERSION = "network-1"
+# The leak-exposure features, for the ablation (bench/exposure_ablation.py).
+EXPOSURE_FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    C.MSISDN: PHONE_EXPOSURE_FEATURES,
+    C.ACCOUNT: ACCOUNT_EXPOSURE_FEATURES,
+}
+FEATURE_SET_VERSION = "exposure-1"
 
 
 def window_days(day: dt.date, length: int) -> list[dt.date]:
@@ -35,13 +42,46 @@ def labels_before(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame:
         return spark.createDataFrame([], C.spark_schema(C.FEEDS["labels"]))
 
 
-def _with_network(base: DataFrame, network: DataFrame, columns: tuple[str, ...]) -> DataFrame:
-    """Base features of the scored entities with their network features (an entity always has both)."""
-    return base.join(network, on=ENTITY, how="left").select(ENTITY, *columns)
+def _with_network(base: DataFrame, columns: tuple[str, ...], *parts: DataFrame) -> DataFrame:
+    """Base features of the scored entities with their network and exposure features (an entity has each)."""
+    for part in parts:
+        base = base.join(part, on=ENTITY, how="left")
+    return base.select(ENTITY, *columns)
+
+
+def _read_or_empty(spark: SparkSession, read, feed: C.Feed) -> DataFrame:
+    try:
+        return read()
+    except MissingInput:
+        return spark.createDataFrame([], C.spark_schema(feed))
+
+
+def exposures_until(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame:
+    """Every exposure observed up to ``day`` (an empty table when none was ingested)."""
+    return _read_or_empty(
+        spark, lambda: lake.read_clean_before(spark, C.EXPOSURES, day + dt.timedelta(days=1)), C.EXPOSURES
+    )
+
+
+def sources_on(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame:
+    """The leak-source snapshot of ``day`` (or the latest before it; empty when there is none)."""
+    return _read_or_empty(spark, lambda: lake.read_clean_snapshot(spark, C.EXPOSURE_SOURCES, day), C.EXPOSURE_SOURCES)
+
+
+def previous_sources(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame | None:
+    """The sources' exploitation of the last day before ``day`` that has one, or None."""
+    earlier = [d for d in partition_days(lake.exposure_sources) if d < day]
+    return spark.read.parquet(str(partition_path(lake.exposure_sources, earlier[-1]))) if earlier else None
 
 
 def materialise_features(
-    spark: SparkSession, lake: Lake, day: dt.date, *, length: int, graph: GraphConf
+    spark: SparkSession,
+    lake: Lake,
+    day: dt.date,
+    *,
+    length: int,
+    graph: GraphConf,
+    exposure: ExposureConf,
 ) -> dict[str, DataFrame]:
     """Compute both entity types' features for the window ending ``day``, write them, return them re-read.
 
@@ -54,19 +94,25 @@ def materialise_features(
     transactions = lake.read_clean(spark, C.TRANSACTIONS, days)
     subscribers = lake.read_clean_snapshot(spark, C.SUBSCRIBERS, day)
     accounts = lake.read_clean_snapshot(spark, C.ACCOUNTS, day)
-    network = network_features(
-        calls, sms, transactions, subscribers, accounts, labels_before(spark, lake, day), as_of=day, params=graph
+    # Calls and SMS are read and keyed once, for the phone, network and exposure features alike.
+    window = event_window(calls, sms, as_of=day, window_days=length)
+    labels = labels_before(spark, lake, day)
+    network = network_features_of(window, transactions, subscribers, accounts, labels, params=graph)
+    exposure_out = exposure_features(
+        window, transactions, exposures_until(spark, lake, day), sources_on(spark, lake, day), subscribers,
+        accounts, labels, previous_sources=previous_sources(spark, lake, day), params=exposure,
     )
+    # The sources' exploitation of the day: the feedback loop's state, and the analysts' page's input.
+    write_partitions(exposure_out.sources.withColumn(DT, F.lit(day.isoformat())), lake.exposure_sources)
     built = {
         C.MSISDN: _with_network(
-            phone_features(calls, sms, subscribers, as_of=day, window_days=length),
-            network.phones,
-            FEATURE_SETS[C.MSISDN],
+            phone_features_of(window, subscribers), FEATURE_SETS[C.MSISDN], network.phones, exposure_out.phones
         ),
         C.ACCOUNT: _with_network(
             account_features(transactions, accounts, as_of=day, window_days=length),
-            network.accounts,
             FEATURE_SETS[C.ACCOUNT],
+            network.accounts,
+            exposure_out.accounts,
         ),
     }
     out = {}

@@ -120,13 +120,27 @@ def _ingest_feed(
     return summary, results, blocking
 
 
+# Feeds whose whole past matters to a day's features: a leak observed last year still exposes a person,
+# a fraud label reported last month still seeds the graph.
+HISTORY_FEEDS = ("exposures", "labels")
+
+
 def run_ingest(
-    spark: SparkSession, cfg: Config, *, raw: Raw, lake: Lake, first: dt.date, last: dt.date, key: bytes
+    spark: SparkSession,
+    cfg: Config,
+    *,
+    raw: Raw,
+    lake: Lake,
+    first: dt.date,
+    last: dt.date,
+    key: bytes,
+    history: bool = False,
 ) -> dict:
     """Ingest every feed for ``first``..``last``; returns the report's summary and where the report is.
 
     Event feeds take their partitions in the range, snapshot feeds those in
-    range and the latest before it. A day of an event feed with no partition,
+    range and the latest before it. With ``history``, the :data:`HISTORY_FEEDS`
+    also take every earlier raw partition the lake has not ingested yet. A day of an event feed with no partition,
     once the feed has started, is a day with no event: the volume check
     decides whether that is acceptable. Raises :class:`QualityGateFailed`
     after writing the quarantine and the report when something blocking
@@ -142,6 +156,9 @@ def run_ingest(
         started = raw.days(feed)[:1]
         if feed.kind == "event" and started:
             plan[name] = sorted(set(plan[name]) | {d for d in days_between(first, last) if d >= started[0]})
+        if history and name in HISTORY_FEEDS:
+            done = set(lake.ingested_days(feed))
+            plan[name] = sorted(set(plan[name]) | {d for d in raw.days(feed) if d < first and d not in done})
     # Every feed's schema is checked before anything is written.
     raw_dfs = {name: raw.read(spark, C.FEEDS[name], days) for name, days in plan.items() if days}
     known = {

@@ -38,13 +38,20 @@ def _needs_training(cfg: Config, entity_type: str) -> bool:
 
 
 def run_daily(spark: SparkSession, cfg: Config, *, raw: Raw, lake: Lake, day: dt.date, key: bytes) -> dict:
-    """Ingest the days not yet in the lake (and always ``day`` itself), train when needed, score."""
+    """Ingest the days not yet in the lake (and always ``day`` itself), train when needed, score.
+
+    Exposures and labels are ingested with their whole past up to ``day``
+    (what the lake lacks of it): a leak or a report from before the windows
+    still counts.
+    """
     tracking.configure(lake)
     needs_training = any(_needs_training(cfg, t) for t in FEATURE_SETS)
     needed = days_needed(cfg, day, with_training=needs_training)
     ingested = set(lake.ingested_days(C.CALLS))
     missing = [d for d in needed if d not in ingested] or [day]
-    result: dict = {"ingest": run_ingest(spark, cfg, raw=raw, lake=lake, first=min(missing), last=day, key=key)}
+    result: dict = {"ingest": run_ingest(
+        spark, cfg, raw=raw, lake=lake, first=min(missing), last=day, key=key, history=True
+    )}
     if needs_training:
         result["train"] = run_train(spark, cfg, lake=lake, as_of=day)
     result["score"] = run_score(spark, cfg, lake=lake, day=day)

@@ -5,26 +5,64 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from functools import reduce
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from features.exposure import at_risk, memberships
+from fraudgraph import contract as C
 from fraudgraph import tracking
 from fraudgraph.config import Config
 from fraudgraph.errors import FraudError, MissingInput
-from fraudgraph.lake import DT, Lake, write_partitions
-from jobs.features import materialise_features
+from fraudgraph.lake import DT, Lake, partition_path, write_partitions
+from jobs.features import exposures_until, labels_before, materialise_features, window_days
+from jobs.report import sources_page
 from jobs.train import model_name
 from models.scoring import score_features
 
 log = logging.getLogger(__name__)
 
 
+def write_at_risk(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> dict:
+    """``LAKE/at_risk/dt=D``: the people to warn, from the day's phone scores and exploited sources."""
+    days = window_days(day, cfg.window.days)
+    subscribers = lake.read_clean_snapshot(spark, C.SUBSCRIBERS, day)
+    members = memberships(exposures_until(spark, lake, day), subscribers, as_of=day)
+    people = at_risk(
+        lake.read_clean(spark, C.CALLS, days),
+        lake.read_clean(spark, C.SMS, days),
+        spark.read.parquet(str(partition_path(lake.scores, day))).where(F.col("entity_type") == C.MSISDN),
+        members,
+        spark.read.parquet(str(partition_path(lake.exposure_sources, day))),
+        subscribers,
+        labels_before(spark, lake, day),
+        as_of=day,
+        window_days=cfg.window.days,
+        params=cfg.exposure,
+    )
+    target = partition_path(lake.at_risk, day)
+    write_partitions(people.withColumn(DT, F.lit(day.isoformat())), lake.at_risk, days=[day.isoformat()])
+    if not target.is_dir():  # nobody to warn today: an empty partition that still has the columns
+        people.limit(0).write.mode("overwrite").parquet(str(target))
+    written = spark.read.parquet(str(target))
+    return {"path": str(target), "people": written.count()}
+
+
+def write_sources_page(spark: SparkSession, lake: Lake, day: dt.date) -> Path:
+    """``LAKE/reports/dt=D/leak_sources.html``: the day's exploitation of every leak source, for analysts and regulators."""
+    rows = spark.read.parquet(str(partition_path(lake.exposure_sources, day))).orderBy("exploitation_rank").collect()
+    out = partition_path(lake.reports, day) / "leak_sources.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(sources_page([r.asDict() for r in rows], day), encoding="utf-8")
+    return out
+
+
 def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> dict:
     """Write ``LAKE/scores/dt=D`` for every party active in the window ending ``day``."""
     tracking.configure(lake)
     champions = {}
-    features_by_type = materialise_features(spark, lake, day, length=cfg.window.days, graph=cfg.graph)
+    features_by_type = materialise_features(spark, lake, day, length=cfg.window.days, graph=cfg.graph, exposure=cfg.exposure)
     for entity_type in features_by_type:
         champion = tracking.load_champion(model_name(cfg, entity_type))
         if champion is None:
@@ -58,8 +96,12 @@ def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
         ).collect()
     }
     log.info("scored %s: %s", day, counts)
+    warned = write_at_risk(spark, cfg, lake=lake, day=day)
+    page = write_sources_page(spark, lake, day)
     return {
         "scores": str(lake.scores / f"{DT}={day.isoformat()}"),
         "rows": counts,
+        "at_risk": warned,
+        "leak_sources_page": str(page),
         "models": {t: f"{c.name} v{c.version}" for t, c in champions.items()},
     }

@@ -35,9 +35,10 @@ def snapshot_days(cfg: Config, as_of: dt.date) -> list[dt.date]:
 
 def _snapshot_features(spark: SparkSession, cfg: Config, lake: Lake, as_of: dt.date) -> dict[str, DataFrame]:
     per_type: dict[str, list[DataFrame]] = {t: [] for t in FEATURE_SETS}
-    for end in snapshot_days(cfg, as_of):
+    # Oldest first: a day's leak-source table carries the state of the day before it (trend, since when).
+    for end in sorted(snapshot_days(cfg, as_of)):
         try:
-            built = materialise_features(spark, lake, end, length=cfg.window.days, graph=cfg.graph)
+            built = materialise_features(spark, lake, end, length=cfg.window.days, graph=cfg.graph, exposure=cfg.exposure)
         except MissingInput as exc:
             if end == as_of - dt.timedelta(days=1):
                 raise
@@ -111,6 +112,21 @@ def _train_entity(cfg: Config, lake: Lake, entity_type: str, sample: pd.DataFram
     }
 
 
+def training_sample(
+    cfg: Config, features_df: DataFrame, labels_df: DataFrame, *, entity_type: str, as_of: dt.date
+) -> pd.DataFrame:
+    """The snapshots' features with ``label`` and ``is_validation``, sampled, in a fixed order (a small frame)."""
+    sample = labelled_sample(
+        features_df,
+        positives_before(labels_df, entity_type=entity_type, as_of=as_of),
+        max_negatives_per_positive=cfg.train.max_negatives_per_positive,
+        validation_share=cfg.train.validation_share,
+        seed=cfg.train.seed,
+    ).toPandas()
+    # Spark returns rows in no fixed order; a fixed order makes the booster reproducible.
+    return sample.sort_values([SNAPSHOT, ENTITY], ignore_index=True)
+
+
 def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -> dict:
     """Train, log, register and (when better) promote one model per entity type; returns what happened."""
     tracking.configure(lake)
@@ -118,14 +134,6 @@ def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -
     features_by_type = _snapshot_features(spark, cfg, lake, as_of)
     results = {}
     for entity_type, features_df in features_by_type.items():
-        sample = labelled_sample(
-            features_df,
-            positives_before(labels_df, entity_type=entity_type, as_of=as_of),
-            max_negatives_per_positive=cfg.train.max_negatives_per_positive,
-            validation_share=cfg.train.validation_share,
-            seed=cfg.train.seed,
-        ).toPandas()
-        # Spark returns rows in no fixed order; a fixed order makes the booster reproducible.
-        sample = sample.sort_values([SNAPSHOT, ENTITY], ignore_index=True)
+        sample = training_sample(cfg, features_df, labels_df, entity_type=entity_type, as_of=as_of)
         results[entity_type] = _train_entity(cfg, lake, entity_type, sample, as_of)
     return results

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pyspark.sql import functions as F
 
 from features import graphs as G
 from features.common import MissingColumns
 from features.network import ACCOUNT_NETWORK_FEATURES, PHONE_NETWORK_FEATURES, network_features, seeds_before
+from features.window import event_window
 from fraudgraph.config import GraphConf
 
 AS_OF = dt.date(2026, 5, 3)
@@ -78,7 +80,9 @@ def ring(spark):
         ],
         "entity_type string, entity_id string, label string, reported_time timestamp_ntz",
     )
-    out = network_features(calls, sms, transactions, subscribers, accounts, labels, as_of=AS_OF, params=PARAMS)
+    out = network_features(
+        calls, sms, transactions, subscribers, accounts, labels, as_of=AS_OF, window_days=2, params=PARAMS
+    )
     phones = {r["entity_token"]: r.asDict() for r in out.phones.collect()}
     accts = {r["entity_token"]: r.asDict() for r in out.accounts.collect()}
     return out, phones, accts
@@ -200,11 +204,44 @@ def test_bridge_events_need_a_long_enough_call_before_the_transfer(spark, ring):
     accounts = spark.createDataFrame(
         [("AP", None, "P", dt.date(2020, 1, 1))], "account_id string, holder_id_number string, bound_msisdn string, open_date date"
     )
-    events = G.bridge_events(calls, transactions, accounts, hours=24, min_duration_s=60)
+    no_sms = spark.createDataFrame([], "sender string, receiver string, send_time timestamp_ntz, has_url boolean")
+    window = event_window(calls, no_sms, as_of=AS_OF, window_days=2)
+    events = G.bridge_events(window.calls, transactions, accounts, hours=24, min_duration_s=60)
     assert events.count() == 0  # X's call is too short, Y called after the transfer
 
 
 def test_missing_columns_are_named(spark):
     calls = spark.createDataFrame([("A", "B")], "caller string, callee string")
     with pytest.raises(MissingColumns, match=r"missing columns \['start_time'.*present: \['callee', 'caller'\]"):
-        G.call_graph(calls)
+        event_window(calls, calls, as_of=AS_OF, window_days=2)
+
+
+def test_call_graph_sums_each_direction_from_the_keyed_calls(spark):
+    calls = spark.createDataFrame(
+        [
+            ("A", "B", T(2026, 5, 2, 10), 60, "I1"),
+            ("A", "B", T(2026, 5, 3, 9), 0, "I1"),
+            ("B", "A", T(2026, 5, 3, 8), 30, "I2"),
+            ("A", "A", T(2026, 5, 3, 7), 5, "I1"),  # to itself: a self-loop edge
+            ("A", None, T(2026, 5, 3, 7), 5, "I1"),  # no callee: no edge
+            ("A", "B", T(2026, 4, 30, 7), 5, "I1"),  # before the 2-day window
+        ],
+        "caller string, callee string, start_time timestamp_ntz, duration_s int, caller_imei string",
+    )
+    no_sms = spark.createDataFrame([], "sender string, receiver string, send_time timestamp_ntz, has_url boolean")
+    window = event_window(calls, no_sms, as_of=AS_OF, window_days=2)
+    names = spark.createDataFrame([("A",), ("B",)], "token string").select("token", G.vertex(G.NUMBER, "token").alias("v"))
+    edges = (
+        G.call_graph(window.calls)
+        .join(names.select(F.col("v").alias(G.SRC), F.col("token").alias("from")), on=G.SRC)
+        .join(names.select(F.col("v").alias(G.DST), F.col("token").alias("to")), on=G.DST)
+    )
+    got = {(r["from"], r["to"]): (r["calls"], r["answered"], r["duration_s"], r["first_time"], r["last_time"]) for r in edges.collect()}
+    assert got == {
+        ("A", "B"): (2, 1, 60, T(2026, 5, 2, 10), T(2026, 5, 3, 9)),
+        ("B", "A"): (1, 1, 30, T(2026, 5, 3, 8), T(2026, 5, 3, 8)),
+        ("A", "A"): (1, 1, 5, T(2026, 5, 3, 7), T(2026, 5, 3, 7)),
+    }
+    # The pairs hold the two directions of A-B once, never the self-call.
+    assert window.pairs.count() == 1
+    assert window.handsets.count() == 2

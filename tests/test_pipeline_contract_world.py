@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pyspark.sql import functions as F
 
 from features.common import ENTITY
 from fraudgraph.config import load_config
-from fraudgraph.contract import LABELS
+from fraudgraph.contract import FEEDS, LABELS
 from fraudgraph.lake import DT, Lake, Raw
 from fraudgraph.pseudo import token
 from jobs.features import FEATURE_SETS, materialise_features
@@ -90,10 +91,48 @@ def test_contract_world_runs_through_ingest_train_score(spark, world, cfg, inges
     assert notebook.returncode == 0, notebook.stderr
     assert f"{len(scores_pd)} scored parties" in notebook.stdout.replace(",", "")
 
-    # No raw identifier anywhere in the lake's tables.
-    for table in ("clean/calls", "clean/subscribers", "clean/labels", "features/msisdn", "scores"):
-        text = " ".join(str(v) for row in spark.read.parquet(str(lake.root / table)).collect() for v in row)
-        assert "13900000001" not in text and "6200000000000001" not in text
+    # The exposure outputs of the day: the sources' exploitation, the people to warn, the sources' page.
+    sources = spark.read.parquet(str(lake.exposure_sources / f"{DT}={world.last_day}")).collect()
+    assert [r["source_id"] for r in sources] == ["src-1"] and sources[0]["members"] > 0
+    assert result["at_risk"]["people"] == spark.read.parquet(result["at_risk"]["path"]).count()
+    assert "courier waybills" in Path(result["leak_sources_page"]).read_text(encoding="utf-8")
+
+    # No raw identifier anywhere in the lake's tables or pages (every identifier column of every raw feed).
+    raw_ids = _raw_identifiers(spark, world.raw)
+    assert len(raw_ids) > 1000
+    for table in ("clean/calls", "clean/subscribers", "clean/labels", "clean/exposures", "features/msisdn",
+                  "features/account", "scores", "exposure_sources", "at_risk"):
+        leaked = _identifiers_in(spark.read.parquet(str(lake.root / table)).collect(), raw_ids)
+        assert not leaked, f"{table} holds raw identifiers, e.g. {sorted(leaked)[:1]}"
+    for page in lake.reports.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not [i for i in raw_ids if i in text], page
+
+
+def _raw_identifiers(spark, raw: Path) -> set[str]:
+    """Every raw identifier of the raw feeds, as written and as digits only (labels' entity_id included)."""
+    found: set[str] = set()
+    for feed in FEEDS.values():
+        columns = [c.name for c in feed.identifier_columns] + (["entity_id"] if feed is LABELS else [])
+        if columns:
+            for row in spark.read.parquet(str(raw / feed.name)).select(*columns).collect():
+                found.update(str(v) for v in row if v)
+    digits = {re.sub(r"\D", "", v) for v in found}
+    return found | {d for d in digits if len(d) >= 7}
+
+
+def _identifiers_in(rows, raw_ids: set[str]) -> set[str]:
+    """Raw identifiers found among the rows' values: whole values, array items, or inside sentences."""
+    leaked: set[str] = set()
+    for row in rows:
+        for value in row:
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, str):
+                    leaked |= {item} & raw_ids
+                    if " " in item:  # a sentence (reasons): look inside it
+                        leaked |= {i for i in raw_ids if i in item}
+    return leaked
 
 
 def test_training_uses_only_labels_reported_before_as_of(spark, world, ingested):
@@ -126,8 +165,9 @@ def test_features_of_a_day_use_nothing_from_after_it(spark, world, cfg, ingested
     assert labels.where((F.col("label") == "fraud") & (F.to_date("reported_time") >= F.lit(day))).count() > 0
     assert labels.where((F.col("label") == "fraud") & (F.to_date("reported_time") < F.lit(day))).count() > 0
     truncated = _lake_up_to(lake, tmp_path / "lake_to_day", day)
-    for entity_type, full in materialise_features(spark, lake, day, length=cfg.window.days, graph=cfg.graph).items():
-        alone = materialise_features(spark, truncated, day, length=cfg.window.days, graph=cfg.graph)[entity_type]
+    params = {"length": cfg.window.days, "graph": cfg.graph, "exposure": cfg.exposure}
+    for entity_type, full in materialise_features(spark, lake, day, **params).items():
+        alone = materialise_features(spark, truncated, day, **params)[entity_type]
         columns = [ENTITY, *FEATURE_SETS[entity_type]]
         assert full.columns == alone.columns and set(columns) <= set(full.columns)
         assert full.count() == alone.count() > 0
