@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 from fraudgraph.config import SparkConf
+
+# `make test` runs pytest-xdist workers under execnet, whose __main__ has neither __spec__ nor
+# __file__. PySpark's Connect package then takes the process for a doctest run and exits when grpc
+# is missing (pyspark/sql/connect/utils.py, check_dependencies); Great Expectations imports it.
+_MAIN = sys.modules["__main__"]
+if getattr(_MAIN, "__spec__", None) is None and not hasattr(_MAIN, "__file__"):
+    _MAIN.__file__ = "<pytest-xdist worker>"
 
 TEST_KEY = "test-key-not-a-secret"
 
