@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io(ingest)
     ingest.add_argument("--from", dest="first", required=True, help="first day YYYY-MM-DD")
     ingest.add_argument("--to", dest="last", required=True, help="last day YYYY-MM-DD")
+    ingest.add_argument(
+        "--feed", dest="feeds", action="append", choices=list(FEEDS),
+        help="ingest only this feed (repeatable; default: every feed); calls, SMS and transactions still read the "
+        "subscribers or accounts snapshot they are checked against",
+    )
 
     train = sub.add_parser("train", help="train on what was knowable before --as-of and register the models")
     _add_io(train)
@@ -87,13 +92,16 @@ def _job(args: argparse.Namespace) -> dict:
     key = pseudo_key() if args.command in ("ingest", "run", "evaluate") else b""
     days = {name: parse_day(getattr(args, name)) for name in ("first", "last", "as_of", "date") if getattr(args, name, None)}
     if args.command in ("ingest", "run"):
-        for feed in FEEDS.values():
-            raw.days(feed)
+        from jobs.ingest import feeds_to_read
+
+        for name in feeds_to_read(tuple(args.feeds) if getattr(args, "feeds", None) else None):
+            raw.days(FEEDS[name])
     spark = build_session(cfg.spark)
     if args.command == "ingest":
         from jobs.ingest import run_ingest
 
-        return run_ingest(spark, cfg, raw=raw, lake=lake, first=days["first"], last=days["last"], key=key)
+        feeds = tuple(args.feeds) if args.feeds else None
+        return run_ingest(spark, cfg, raw=raw, lake=lake, first=days["first"], last=days["last"], key=key, feeds=feeds)
     if args.command == "train":
         from jobs.train import run_train
 

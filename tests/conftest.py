@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 
@@ -18,6 +20,11 @@ if getattr(_MAIN, "__spec__", None) is None and not hasattr(_MAIN, "__file__"):
 
 TEST_KEY = "test-key-not-a-secret"
 
+# Interpreted expressions instead of generated Java: a unit test's plans run once on a few rows, so
+# compiling them costs more than it saves (about a fifth of those tests' time). The jobs keep Spark's
+# defaults, and so does the end-to-end run, on enough rows for code generation to pay.
+INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
 # Every setting trades throughput for start-up time on 3-5 row frames.
 TEST_SPARK = SparkConf(
     master="local[2]",  # two cores on CI; parallel enough to catch ordering bugs
@@ -29,8 +36,18 @@ TEST_SPARK = SparkConf(
         "spark.sql.adaptive.enabled": "false",  # stable plans, no re-optimisation overhead
         "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",  # faster JIT warm-up for short runs
         "spark.default.parallelism": "2",
+        **INTERPRETED,
     },
 )
+
+
+def spark_conf_yaml(*, codegen: bool = False, **changes) -> str:
+    """:data:`TEST_SPARK` (with ``changes``) as the ``spark`` section of a ``--conf`` file, for tests that run
+    ``fraud`` in a subprocess (JSON is YAML); with ``codegen``, Spark generates code as the jobs do."""
+    conf = dataclasses.replace(TEST_SPARK, **changes)
+    if codegen:
+        conf = dataclasses.replace(conf, extra={k: v for k, v in conf.extra.items() if k not in INTERPRETED})
+    return "spark: " + json.dumps(dataclasses.asdict(conf)) + "\n"
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from simulator import simulate_world
+from tests.conftest import spark_conf_yaml
 
 DAY = "2026-03-21"
 
@@ -29,10 +30,9 @@ def run_env(tmp_path_factory):
     simulate_world(root / "world", people=4000, days=21, seed=5)
     conf = root / "conf.yaml"
     conf.write_text(
-        "spark:\n  master: local[2]\n  shuffle_partitions: 2\n  driver_memory: 2g\n"
-        "  extra:\n    spark.ui.enabled: 'false'\n    spark.sql.adaptive.enabled: 'false'\n"
+        spark_conf_yaml(codegen=True)
         # Two training snapshots instead of three: one window fewer to build, the same path through the job.
-        "train:\n  snapshots: 2\n"
+        + "train:\n  snapshots: 2\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["FRAUD_PSEUDO_KEY"] = "e2e-key"

@@ -17,10 +17,14 @@ from pyspark.sql import functions as F
 from fraudgraph.config import BASE_CONF, load_config
 from fraudgraph.errors import FraudError, UnreadableInput
 from fraudgraph.lake import Lake, Raw, recover
-from jobs.ingest import QualityGateFailed, run_ingest
+from jobs.ingest import QualityGateFailed, feeds_to_read, run_ingest
+from tests.conftest import spark_conf_yaml
 from tests.contract_world import SCHEMAS, START, mini_rows, write_feeds
 
 KEY = b"quality-test-key"
+# Each test writes only the feeds it looks at (a feed's ingest costs a few seconds of Spark jobs even when
+# tiny); the contract-world tests ingest every feed.
+CALLS = ("subscribers", "calls")
 DAY = [START + dt.timedelta(days=i) for i in range(4)]
 
 
@@ -35,7 +39,9 @@ def cfg(tmp_path_factory):
 
 
 def ingest(spark, cfg, raw: Path, lake: Path, first: dt.date, last: dt.date, key: bytes = KEY) -> dict:
-    return run_ingest(spark, cfg, raw=Raw(raw), lake=Lake(lake), first=first, last=last, key=key)
+    """Ingest the feeds written under ``raw``."""
+    feeds = tuple(feed for feed in SCHEMAS if (raw / feed).is_dir())
+    return run_ingest(spark, cfg, raw=Raw(raw), lake=Lake(lake), first=first, last=last, key=key, feeds=feeds)
 
 
 def rows_of(spark, path: Path) -> list[tuple]:
@@ -44,12 +50,13 @@ def rows_of(spark, path: Path) -> list[tuple]:
 
 def test_an_empty_partition_stops_the_run_and_keeps_the_other_feeds(spark, cfg, tmp_path):
     raw, lake = tmp_path / "raw", tmp_path / "lake"
-    write_feeds(spark, raw, mini_rows(3))
+    feeds = (*CALLS, "sms")
+    write_feeds(spark, raw, mini_rows(3, feeds=feeds))
     ingest(spark, cfg, raw, lake, DAY[0], DAY[2])
-    day4 = mini_rows(1, start=DAY[3])
+    day4 = mini_rows(1, start=DAY[3], feeds=feeds)
     day4["calls"] = {}
     write_feeds(spark, raw / "day4", day4)
-    for feed in SCHEMAS:
+    for feed in feeds:
         if feed != "calls":
             shutil.copytree(raw / "day4" / feed / f"dt={DAY[3]}", raw / feed / f"dt={DAY[3]}")
     spark.createDataFrame([], SCHEMAS["calls"]).write.parquet(str(raw / "calls" / f"dt={DAY[3]}"))
@@ -66,7 +73,7 @@ def test_an_empty_partition_stops_the_run_and_keeps_the_other_feeds(spark, cfg, 
 
 def test_a_corrupted_parquet_file_is_named_in_one_line_before_anything_is_written(spark, cfg, tmp_path):
     raw, lake = tmp_path / "raw", tmp_path / "lake"
-    write_feeds(spark, raw, mini_rows(2))
+    write_feeds(spark, raw, mini_rows(2, feeds=CALLS))
     part = next((raw / "calls" / f"dt={DAY[1]}").glob("*.parquet"))
     part.write_bytes(b"PAR1 this is not a parquet file")
     with pytest.raises(UnreadableInput, match=r"^feed calls: cannot read 2 partition\(s\) under .*raw/calls: ") as err:
@@ -77,7 +84,7 @@ def test_a_corrupted_parquet_file_is_named_in_one_line_before_anything_is_writte
 
 def test_a_partition_where_every_row_is_bad_goes_to_quarantine_with_its_reason(spark, cfg, tmp_path):
     raw, lake = tmp_path / "raw", tmp_path / "lake"
-    rows = mini_rows(1)
+    rows = mini_rows(1, feeds=CALLS)
     rows["calls"][DAY[0]] = [(cid, caller, None, *rest) for cid, caller, _, *rest in rows["calls"][DAY[0]]]
     write_feeds(spark, raw, rows)
     with pytest.raises(QualityGateFailed, match=r"^feed calls: 30 of 30 rows broke row rules \(100.0% > 5.0% allowed; most: null_callee x30\)"):
@@ -91,7 +98,7 @@ def test_a_partition_where_every_row_is_bad_goes_to_quarantine_with_its_reason(s
 
 def test_a_double_delivery_is_deduplicated_by_event_id_and_a_rerun_gives_the_same_lake(spark, cfg, tmp_path):
     raw, lake = tmp_path / "raw", tmp_path / "lake"
-    write_feeds(spark, raw, mini_rows(1))
+    write_feeds(spark, raw, mini_rows(1, feeds=CALLS))
     part = next((raw / "calls" / f"dt={DAY[0]}").glob("*.parquet"))
     shutil.copy(part, part.with_name("part-again.parquet"))
     summary = ingest(spark, cfg, raw, lake, DAY[0], DAY[0])
@@ -105,7 +112,7 @@ def test_a_double_delivery_is_deduplicated_by_event_id_and_a_rerun_gives_the_sam
 
 def test_a_lake_refuses_a_second_key(spark, cfg, tmp_path):
     raw, lake = tmp_path / "raw", tmp_path / "lake"
-    write_feeds(spark, raw, mini_rows(1))
+    write_feeds(spark, raw, mini_rows(1, feeds=("subscribers",)))
     ingest(spark, cfg, raw, lake, DAY[0], DAY[0])
     with pytest.raises(FraudError, match=r"was built with another FRAUD_PSEUDO_KEY .*tokens would not join"):
         ingest(spark, cfg, raw, lake, DAY[0], DAY[0], key=b"another key")
@@ -113,17 +120,15 @@ def test_a_lake_refuses_a_second_key(spark, cfg, tmp_path):
 
 def test_a_run_killed_between_writes_leaves_every_partition_readable(spark, cfg, tmp_path):
     raw, lake = tmp_path / "raw", tmp_path / "lake"
-    write_feeds(spark, raw, mini_rows(2))
+    write_feeds(spark, raw, mini_rows(2, feeds=CALLS))
     ingest(spark, cfg, raw, lake, DAY[0], DAY[1])
     baseline = {t: rows_of(spark, lake / "clean" / t) for t in ("subscribers", "calls")}
 
     conf = tmp_path / "conf.yaml"
-    conf.write_text(
-        f"ingest:\n  quality_suites: {cfg.ingest.quality_suites}\n"
-        "spark:\n  master: local[1]\n  shuffle_partitions: 2\n  extra:\n    spark.ui.enabled: 'false'\n"
-    )
+    conf.write_text(f"ingest:\n  quality_suites: {cfg.ingest.quality_suites}\n" + spark_conf_yaml(master="local[1]"))
     env = {**os.environ, "FRAUD_PSEUDO_KEY": KEY.decode(), "FRAUDGRAPH_CRASH_AT": "trash:1"}
     args = ["ingest", "--raw", str(raw), "--lake", str(lake), "--conf", str(conf), "--from", str(DAY[0]), "--to", str(DAY[1])]
+    args += ["--feed", "subscribers", "--feed", "calls"]
     crashed = subprocess.run([sys.executable, "-m", "fraudgraph.cli", *args], env=env, capture_output=True, text=True, timeout=300)
     assert crashed.returncode == 70, crashed.stderr[-2000:]
     # Killed right after the first old partition was moved aside: clean/subscribers lost its first day for now.
@@ -139,7 +144,7 @@ def test_a_run_killed_between_writes_leaves_every_partition_readable(spark, cfg,
 
 def test_the_report_opens_offline_and_shows_failures_with_masked_examples(spark, cfg, tmp_path):
     raw, lake = tmp_path / "raw", tmp_path / "lake"
-    rows = mini_rows(1)
+    rows = mini_rows(1, feeds=("subscribers",))
     subscribers = [(f"1390000{i:04d}", None, dt.date(2020, 1, 1), "postpaid", "Chengdu", "active") for i in range(60)]
     subscribers.append(("13900000007", None, dt.date(2021, 1, 1), "prepaid", "Chengdu", "active"))  # same number twice
     rows["subscribers"][DAY[0]] = subscribers
@@ -151,3 +156,10 @@ def test_the_report_opens_offline_and_shows_failures_with_masked_examples(spark,
     assert "<code>139****0007</code>" in page  # the failing value, masked
     assert "13900000007" not in page
     assert not any(marker in page for marker in ("http://", "https://", "<script", "<link"))
+
+
+def test_ingesting_some_feeds_reads_the_snapshots_they_are_checked_against():
+    assert feeds_to_read(("transactions", "calls")) == ("subscribers", "calls", "accounts", "transactions")
+    assert feeds_to_read(None) == tuple(SCHEMAS)
+    with pytest.raises(FraudError, match=r"^unknown feed\(s\) call; the feeds are subscribers, calls"):
+        feeds_to_read(("call",))

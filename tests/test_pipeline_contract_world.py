@@ -17,12 +17,12 @@ from pyspark.sql import functions as F
 from features.common import ENTITY
 from fraudgraph.config import load_config
 from fraudgraph.contract import FEEDS, LABELS
-from fraudgraph.lake import DT, Lake, Raw
+from fraudgraph.lake import DT, Lake, Raw, partition_path
 from fraudgraph.pseudo import token
 from jobs.features import FEATURE_SETS, materialise_features
 from jobs.ingest import run_ingest
 from jobs.score import run_score
-from jobs.train import run_train
+from jobs.train import run_train, snapshot_days
 from models.dataset import positives_before
 from tests.conftest import TEST_KEY
 from tests.contract_world import START, write_contract_world
@@ -51,13 +51,20 @@ def ingested(spark, world, cfg, tmp_path_factory):
     return lake, summary
 
 
-def test_contract_world_runs_through_ingest_train_score(spark, world, cfg, ingested, monkeypatch, pseudo_key):
+@pytest.fixture(scope="module")
+def trained(spark, world, cfg, ingested):
+    """The models trained as of the world's last day (the lake then holds each snapshot's features)."""
+    lake, _ = ingested
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        return run_train(spark, cfg, lake=lake, as_of=world.last_day)
+
+
+def test_contract_world_runs_through_ingest_train_score(spark, world, cfg, ingested, trained, monkeypatch, pseudo_key):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     lake, summary = ingested
     assert summary["feeds"]["calls"]["rows_quarantined"] == 0
     assert summary["feeds"]["calls"]["rows_clean"] == summary["feeds"]["calls"]["rows_in"] > 10_000
-
-    trained = run_train(spark, cfg, lake=lake, as_of=world.last_day)
     assert {r["alias"] for r in trained.values()} == {"champion"}
 
     result = run_score(spark, cfg, lake=lake, day=world.last_day)
@@ -156,18 +163,22 @@ def _lake_up_to(source: Lake, target: Path, last: dt.date) -> Lake:
     return Lake(target)
 
 
-def test_features_of_a_day_use_nothing_from_after_it(spark, world, cfg, ingested, tmp_path):
-    """Features for D on the full lake equal those on a lake that ends on D: later events and labels never leak in."""
+def test_features_of_a_day_use_nothing_from_after_it(spark, world, cfg, ingested, trained, tmp_path):
+    """Features for D on the full lake equal those on a lake that ends on D: later events and labels never leak in.
+
+    D is the earliest training snapshot, so the full lake's features are those the training computed and wrote.
+    """
     lake, _ = ingested
-    day = world.last_day - dt.timedelta(days=4)
+    day = min(snapshot_days(cfg, world.last_day))
+    assert day < world.last_day - dt.timedelta(days=cfg.window.days - 1)  # the lake holds a full window after D
     labels = lake.read_clean_before(spark, LABELS, world.last_day + dt.timedelta(days=1))
     # The full lake does hold what a leaky feature would pick up: fraud labels reported on D or later.
     assert labels.where((F.col("label") == "fraud") & (F.to_date("reported_time") >= F.lit(day))).count() > 0
     assert labels.where((F.col("label") == "fraud") & (F.to_date("reported_time") < F.lit(day))).count() > 0
     truncated = _lake_up_to(lake, tmp_path / "lake_to_day", day)
     params = {"length": cfg.window.days, "graph": cfg.graph, "exposure": cfg.exposure}
-    for entity_type, full in materialise_features(spark, lake, day, **params).items():
-        alone = materialise_features(spark, truncated, day, **params)[entity_type]
+    for entity_type, alone in materialise_features(spark, truncated, day, **params).items():
+        full = spark.read.parquet(str(partition_path(lake.features(entity_type), day)))
         columns = [ENTITY, *FEATURE_SETS[entity_type]]
         assert full.columns == alone.columns and set(columns) <= set(full.columns)
         assert full.count() == alone.count() > 0
