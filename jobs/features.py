@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,6 +30,8 @@ EXPOSURE_FEATURE_SETS: dict[str, tuple[str, ...]] = {
     C.ACCOUNT: ACCOUNT_EXPOSURE_FEATURES,
 }
 FEATURE_SET_VERSION = "exposure-1"
+
+log = logging.getLogger(__name__)
 
 
 def window_days(day: dt.date, length: int) -> list[dt.date]:
@@ -88,6 +92,7 @@ def materialise_features(
     Network features use only the window's events and the labels reported
     before ``day``: nothing after ``day`` reaches a feature of ``day``.
     """
+    started = time.perf_counter()
     days = window_days(day, length)
     calls = lake.read_clean(spark, C.CALLS, days)
     sms = lake.read_clean(spark, C.SMS, days)
@@ -122,4 +127,5 @@ def materialise_features(
         out[entity_type] = spark.read.parquet(str(partition_path(table, day)))
     # The graphs cached for this window are written out; free them before the next window.
     spark.catalog.clearCache()
+    log.info("features of the window ending %s written in %.0f s", day, time.perf_counter() - started)
     return out
