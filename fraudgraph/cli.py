@@ -91,16 +91,16 @@ def _job(args: argparse.Namespace) -> dict:
     # Check everything cheap before a JVM starts.
     key = pseudo_key() if args.command in ("ingest", "run", "evaluate") else b""
     days = {name: parse_day(getattr(args, name)) for name in ("first", "last", "as_of", "date") if getattr(args, name, None)}
+    feeds = tuple(args.feeds) if getattr(args, "feeds", None) else None  # fraud ingest --feed
     if args.command in ("ingest", "run"):
         from jobs.ingest import feeds_to_read
 
-        for name in feeds_to_read(tuple(args.feeds) if getattr(args, "feeds", None) else None):
+        for name in feeds_to_read(feeds):
             raw.days(FEEDS[name])
     spark = build_session(cfg.spark)
     if args.command == "ingest":
         from jobs.ingest import run_ingest
 
-        feeds = tuple(args.feeds) if args.feeds else None
         return run_ingest(spark, cfg, raw=raw, lake=lake, first=days["first"], last=days["last"], key=key, feeds=feeds)
     if args.command == "train":
         from jobs.train import run_train
