@@ -37,6 +37,10 @@ TEST_SPARK = SparkConf(
         "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",  # faster JIT warm-up for short runs
         "spark.default.parallelism": "2",
         **INTERPRETED,
+        # Tungsten pages default to 64 MB here (the pool over cores over 16). Account features run many
+        # aggregations in one task, each holding a page, which ran out of a 2 GB driver's memory once
+        # test_network had run first (UNABLE_TO_ACQUIRE_MEMORY); 3-5 row frames need no such pages.
+        "spark.buffer.pageSize": "4m",
     },
 )
 
