@@ -574,7 +574,9 @@ def spark_aggregates(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[
     calls, sms, _, subscribers, accounts = _window(spark, lake)
     no_seeds = spark.createDataFrame([], f"{N.ID} long")
     window = event_window(calls, sms, as_of=AS_OF, window_days=WINDOW_DAYS)
-    identity, _, _ = N._identity(G.identity_links(window.handsets, subscribers, accounts), graph.max_shared)
+    # Cached as network_features_of caches them: the identity sharing reads them twice.
+    links = G.identity_links(window.handsets, subscribers, accounts).cache()
+    identity, _, _ = N._identity(links, graph.max_shared)
     rows = identity
     for part in N._contact_features(window, no_seeds, graph):
         rows = rows.unionByName(part, allowMissingColumns=True)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from features import graphs as G
@@ -140,21 +140,25 @@ def _with_seed(df: DataFrame, seeds: DataFrame, on: str, name: str) -> DataFrame
 def _identity(links: DataFrame, max_shared: int) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Per-number and per-account identity sharing, and the strong identity edges (hubs above ``max_shared`` dropped).
 
-    Three shuffles: members per shared vertex, the links joined to them, one
-    conditional aggregation per linked party.
+    Each link learns how many parties share its shared vertex (handset, ID
+    number, bound number) from a window over that vertex: one shuffle and a
+    sort, where a count per shared vertex joined back to the links took two
+    shuffles and two sorts. Then one conditional aggregation per linked party.
     """
 
     def members_of(kind: str) -> F.Column:
-        return F.sum((F.col(G.KIND) == kind).cast("int"))
+        return F.count(F.when(F.col(G.KIND) == kind, 1)).over(Window.partitionBy(G.DST))
 
-    # Per shared vertex (handset, ID number, bound number): how many parties link to it, by kind.
-    shared = links.groupBy(G.DST).agg(
+    # Per link, the parties linked to its shared vertex, by kind.
+    linked = links.select(
+        G.SRC,
+        G.DST,
+        G.KIND,
         members_of(G.NUMBER_DEVICE).alias("device_numbers"),
         members_of(G.NUMBER_ID).alias("id_numbers"),
         members_of(G.ACCOUNT_ID).alias("id_accounts"),
         members_of(G.ACCOUNT_NUMBER).alias("bound_accounts"),
     )
-    linked = links.join(shared, on=G.DST)
 
     def on(kind: str, column: str) -> F.Column:
         return F.when(F.col(G.KIND) == kind, F.col(column))
@@ -166,11 +170,13 @@ def _identity(links: DataFrame, max_shared: int) -> tuple[DataFrame, DataFrame, 
         F.max(on(G.NUMBER_ID, "id_accounts")).alias("id_accounts"),
         F.max(on(G.ACCOUNT_ID, "id_numbers")).alias("holder_numbers"),
     )
-    phones = per_party.where(G.is_kind(ID, G.NUMBER)).unionByName(
-        # Accounts bound to a number: the number is the shared side of those links.
-        shared.where(G.is_kind(G.DST, G.NUMBER)).select(F.col(G.DST).alias(ID), "bound_accounts"),
-        allowMissingColumns=True,
+    # Accounts bound to a number: the number is the shared side of those links.
+    bound = (
+        links.where(F.col(G.KIND) == G.ACCOUNT_NUMBER)
+        .groupBy(F.col(G.DST).alias(ID))
+        .agg(F.count(F.lit(1)).alias("bound_accounts"))
     )
+    phones = per_party.where(G.is_kind(ID, G.NUMBER)).unionByName(bound, allowMissingColumns=True)
     accounts = per_party.where(G.is_kind(ID, G.ACCOUNT))
     members = (
         F.when(F.col(G.KIND) == G.NUMBER_DEVICE, F.col("device_numbers"))
