@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fraudgraph.contract import FEEDS
+from fraudgraph.contract import FEEDS, LABEL_ENTITY_TYPES
 from fraudgraph.errors import FraudError
 
 log = logging.getLogger("fraudgraph")
@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the daily job: ingest, train when no champion exists, score")
     _add_io(run)
     run.add_argument("--date", required=True, help="day D YYYY-MM-DD")
+
+    models = sub.add_parser("models", help="the registered models: versions, aliases, validation metrics, decisions")
+    _add_io(models, raw=False)
+    models.add_argument("--entity", choices=LABEL_ENTITY_TYPES, help="only this entity type's model (default: both)")
+
+    promote = sub.add_parser("promote", help="make a registered model version the champion by hand (rollback)")
+    _add_io(promote, raw=False)
+    promote.add_argument("--entity", required=True, choices=LABEL_ENTITY_TYPES, help="entity type of the model")
+    promote.add_argument("--version", required=True, help="registered version number (see fraud models)")
+    promote.add_argument("--reason", default="set by hand", help="why, recorded on the version (default: set by hand)")
 
     evaluate = sub.add_parser("evaluate", help="a day's scores against a simulated world's ground truth")
     evaluate.add_argument("--world", required=True, help="world folder written by fraud simulate")
@@ -119,7 +129,26 @@ def _job(args: argparse.Namespace) -> dict:
     return run_evaluate(spark, cfg, world=Path(args.world), lake=lake, day=days["date"], key=key)
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {"simulate": _simulate}
+def _registry(args: argparse.Namespace) -> dict:
+    """``fraud models`` and ``fraud promote``: the MLflow registry only, no Spark."""
+    from fraudgraph.config import load_config
+    from fraudgraph.lake import Lake
+    from jobs.registry import run_models, run_promote
+
+    cfg = load_config(args.conf)
+    lake = Lake(args.lake or cfg.paths.lake)
+    if args.command == "models":
+        return run_models(cfg, lake=lake, entity_type=args.entity)
+    if not args.version.isdigit():
+        raise FraudError(f"--version must be a registered version number, got {args.version!r}")
+    return run_promote(cfg, lake=lake, entity_type=args.entity, version=args.version, reason=args.reason)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "simulate": _simulate,
+    "models": _registry,
+    "promote": _registry,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,3 +116,80 @@ def set_alias(model_name: str, alias: str, version: str, notes: dict[str, str]) 
     client.set_registered_model_alias(model_name, alias, version)
     for key, value in notes.items():
         client.set_model_version_tag(model_name, version, key, value)
+
+
+# Validation metrics of a run shown by ``fraud models`` (logged by ``fraud train`` as ``valid_<name>``).
+HEADLINE_METRICS = ("average_precision", "roc_auc", "precision_at_k", "recall_at_k")
+
+
+def _iso(ms: int | None) -> str | None:
+    import datetime as dt
+
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="seconds")
+
+
+def model_versions(model_name: str) -> list[dict[str, Any]]:
+    """Every version of a registered model, newest first: its aliases, when it was trained and for which
+    day, its run's validation metrics and the promotion decision recorded on it. Empty when the name is not
+    registered."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        registered = client.get_registered_model(model_name)
+    except MlflowException:
+        return []
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (registered.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    for version in sorted(client.search_model_versions(f"name='{model_name}'"), key=lambda v: -int(v.version)):
+        run = client.get_run(version.run_id) if version.run_id else None
+        metrics = run.data.metrics if run else {}
+        rows.append(
+            {
+                "version": str(version.version),
+                "aliases": sorted(aliases.get(str(version.version), [])),
+                "registered": _iso(version.creation_timestamp),
+                "as_of": run.data.tags.get("as_of") if run else None,
+                **{f"valid_{m}": metrics.get(f"valid_{m}") for m in HEADLINE_METRICS},
+                "decision": version.tags.get("promotion_decision"),
+                "demoted": version.tags.get("demoted"),
+                "run_id": version.run_id,
+            }
+        )
+    return rows
+
+
+def promote(model_name: str, version: str, *, reason: str, by: str) -> dict[str, Any]:
+    """Give ``version`` the champion alias by hand (a rollback or an override), recording who, when and why
+    on it and on the version that held the alias. Raises :class:`~fraudgraph.errors.MissingInput` for a
+    version that is not registered."""
+    import datetime as dt
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from fraudgraph.errors import MissingInput
+
+    client = MlflowClient()
+    try:
+        client.get_model_version(model_name, version)
+    except MlflowException:
+        raise MissingInput(f"{model_name} has no registered version {version} (see fraud models)") from None
+    aliases = client.get_registered_model(model_name).aliases or {}
+    previous = aliases.get(CHAMPION)
+    previous = None if previous is None else str(previous)
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if previous == version:
+        return {"model": model_name, "champion": version, "previous_champion": previous, "changed": False}
+    was = "none" if previous is None else f"v{previous}"
+    decision = f"set by hand by {by} at {when}: {reason} (champion was {was})"
+    set_alias(model_name, CHAMPION, version, {"promotion_decision": decision, "promoted": "true"})
+    if aliases.get(CHALLENGER) is not None and str(aliases[CHALLENGER]) == version:
+        client.delete_registered_model_alias(model_name, CHALLENGER)
+    if previous is not None:
+        client.set_model_version_tag(model_name, previous, "demoted", f"{when} by {by}: v{version} made champion by hand")
+    log.info("%s: v%s is champion by hand (was %s): %s", model_name, version, was, reason)
+    return {"model": model_name, "champion": version, "previous_champion": previous, "changed": True, "reason": reason}

@@ -13,8 +13,9 @@ from fraudgraph.config import Config
 from fraudgraph.lake import Lake, Raw, days_between
 from jobs.features import FEATURE_SETS
 from jobs.ingest import run_ingest
+from jobs.registry import model_name
 from jobs.score import run_score
-from jobs.train import model_name, run_train, snapshot_days
+from jobs.train import run_train, snapshot_days
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from fraudgraph.config import Config
 from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import DT, Lake, partition_path, write_partitions
 from jobs.features import exposures_until, labels_before, materialise_features, window_days
+from jobs.registry import model_name
 from jobs.report import sources_page
-from jobs.train import model_name
 from models.scoring import score_features
 
 log = logging.getLogger(__name__)

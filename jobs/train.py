@@ -17,15 +17,12 @@ from fraudgraph.config import Config
 from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import Lake
 from jobs.features import FEATURE_SET_VERSION, FEATURE_SETS, materialise_features
+from jobs.registry import model_name
 from models.dataset import IS_VALIDATION, LABEL, SNAPSHOT, labelled_sample, positives_before
 from models.lgbm import train_lightgbm
 from models.metrics import ranking_metrics
 
 log = logging.getLogger(__name__)
-
-
-def model_name(cfg: Config, entity_type: str) -> str:
-    return f"{cfg.mlflow.model_prefix}-{entity_type}"
 
 
 def snapshot_days(cfg: Config, as_of: dt.date) -> list[dt.date]:
