@@ -139,6 +139,9 @@ class ExposureConf:
 @dataclass(frozen=True)
 class ScoreConf:
     top_reasons: int
+    # Population stability against the champion's training rows: the score and this many top features.
+    drift_features: int
+    drift_threshold: float
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ from fraudgraph.config import SparkConf
 # Contract times are local China time without a zone.
 SESSION_TIME_ZONE = "Asia/Shanghai"
 
+# JVM options put before the configured ones (which can override them). A whole `fraud run` plans
+# hundreds of queries in one JVM, and Spark compiles a class for each: the default 240 MB code cache
+# filled up in the end-to-end test, and the JVM then stops compiling ("CodeCache is full. Compiler has been
+# disabled"). The JVM also prints such warnings on stdout, where the `fraud` command writes its JSON
+# result: they go to stderr instead.
+JVM_OPTIONS = "-XX:ReservedCodeCacheSize=512m -Xlog:disable -Xlog:all=warning:stderr"
+
 
 def prepare_environment() -> None:
     """Executors run this interpreter; Spark binds to loopback unless told otherwise."""
@@ -34,7 +41,11 @@ def build_session(conf: SparkConf, *, extra: dict[str, str] | None = None) -> Sp
         .config("spark.sql.parquet.compression.codec", "zstd")
         .config("spark.ui.showConsoleProgress", "false")
     )
-    for key, value in {**conf.extra, **(extra or {})}.items():
+    settings = {**conf.extra, **(extra or {})}
+    for side in ("driver", "executor"):
+        key = f"spark.{side}.extraJavaOptions"
+        settings[key] = f"{JVM_OPTIONS} {settings.get(key, '')}".strip()
+    for key, value in settings.items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

@@ -36,6 +36,7 @@ class Champion:
     version: str
     booster: lgb.Booster
     features: tuple[str, ...]
+    run_id: str | None = None
 
 
 def configure(lake: Lake) -> str:
@@ -72,8 +73,10 @@ def log_model_run(
     params: dict[str, Any],
     metrics: dict[str, float],
     tags: dict[str, str],
+    documents: dict[str, dict[str, Any]] | None = None,
 ) -> Registered:
-    """One MLflow run: params, metrics, the model (signature, input example), registered as a new version."""
+    """One MLflow run: params, metrics, JSON ``documents`` (artefact name -> content), the model (signature,
+    input example), registered as a new version."""
     import math
 
     import mlflow
@@ -83,6 +86,8 @@ def log_model_run(
         mlflow.set_tags(tags)
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(float(v))})
+        for artefact, content in (documents or {}).items():
+            mlflow.log_dict(content, artefact)
         signature = infer_signature(input_example, booster.predict(input_example))
         info = mlflow.lightgbm.log_model(
             booster,
@@ -106,7 +111,28 @@ def load_champion(model_name: str) -> Champion | None:
     except MlflowException:
         return None
     booster = mlflow.lightgbm.load_model(f"models:/{model_name}@{CHAMPION}")
-    return Champion(model_name, str(version.version), booster, tuple(booster.feature_name()))
+    return Champion(model_name, str(version.version), booster, tuple(booster.feature_name()), version.run_id)
+
+
+def load_document(run_id: str, artefact: str) -> dict[str, Any] | None:
+    """A JSON artefact of a run, or None when the run has none by that name (a model trained before it existed)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artefact}")
+    except (MlflowException, OSError):
+        return None
+
+
+def log_scoring_run(*, experiment: str, lake: Lake, run_name: str, metrics: dict[str, float], tags: dict[str, str]) -> str:
+    """One MLflow run for a scoring day (its drift figures), in the entity type's experiment; returns its id."""
+    import mlflow
+
+    with mlflow.start_run(experiment_id=experiment_id(experiment, lake), run_name=run_name) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_metrics(metrics)
+    return run.info.run_id
 
 
 def set_alias(model_name: str, alias: str, version: str, notes: dict[str, str]) -> None:

@@ -19,6 +19,8 @@ from fraudgraph.lake import DT, Lake, partition_path, write_partitions
 from jobs.features import exposures_until, labels_before, materialise_features, window_days
 from jobs.registry import model_name
 from jobs.report import sources_page
+from jobs.train import DRIFT_REFERENCE
+from models import drift
 from models.scoring import score_features
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def write_at_risk(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date)
     people = at_risk(
         lake.read_clean(spark, C.CALLS, days),
         lake.read_clean(spark, C.SMS, days),
-        spark.read.parquet(str(partition_path(lake.scores, day))).where(F.col("entity_type") == C.MSISDN),
+        scores_of(spark, lake, day, C.MSISDN),
         members,
         spark.read.parquet(str(partition_path(lake.exposure_sources, day))),
         subscribers,
@@ -96,6 +98,10 @@ def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
         ).collect()
     }
     log.info("scored %s: %s", day, counts)
+    drifts = {
+        t: log_drift(cfg, lake, day, t, c, scores_of(spark, lake, day, t), features_by_type[t], rows=counts.get(t, 0))
+        for t, c in champions.items()
+    }
     warned = write_at_risk(spark, cfg, lake=lake, day=day)
     page = write_sources_page(spark, lake, day)
     return {
@@ -104,4 +110,43 @@ def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
         "at_risk": warned,
         "leak_sources_page": str(page),
         "models": {t: f"{c.name} v{c.version}" for t, c in champions.items()},
+        "drift": drifts,
     }
+
+
+def scores_of(spark: SparkSession, lake: Lake, day: dt.date, entity_type: str) -> DataFrame:
+    return spark.read.parquet(str(partition_path(lake.scores, day))).where(F.col("entity_type") == entity_type)
+
+
+def log_drift(
+    cfg: Config,
+    lake: Lake,
+    day: dt.date,
+    entity_type: str,
+    champion: tracking.Champion,
+    scores_df: DataFrame,
+    features_df: DataFrame,
+    *,
+    rows: int,
+) -> dict:
+    """The day's population stability against the champion's training rows, logged as an MLflow run of the
+    entity type's experiment (tags ``kind=scoring``, the day, the model version, what is flagged)."""
+    ref = tracking.load_document(champion.run_id, DRIFT_REFERENCE) if champion.run_id else None
+    if ref is None or rows == 0:
+        return {"skipped": "no rows scored" if rows == 0 else "the champion's run has no drift reference"}
+    found = drift.drift(ref, scores_df, features_df, threshold=cfg.score.drift_threshold)
+    if found["flagged"]:
+        log.warning("%s drift on %s above PSI %s: %s", entity_type, day, found["threshold"], ", ".join(found["flagged"]))
+    found["run_id"] = tracking.log_scoring_run(
+        experiment=f"{cfg.mlflow.experiment_prefix}-{entity_type}",
+        lake=lake,
+        run_name=f"score {day.isoformat()}",
+        metrics={"psi_score": found["score_psi"], **{f"psi_{f}": v for f, v in found["feature_psi"].items()}},
+        tags={
+            "kind": "scoring",
+            "day": day.isoformat(),
+            "model_version": champion.version,
+            "drift_flagged": ",".join(found["flagged"]) or "none",
+        },
+    )
+    return found

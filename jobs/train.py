@@ -18,11 +18,18 @@ from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import Lake
 from jobs.features import FEATURE_SET_VERSION, FEATURE_SETS, materialise_features
 from jobs.registry import model_name
+from models import drift
 from models.dataset import IS_VALIDATION, LABEL, SNAPSHOT, labelled_sample, positives_before
 from models.lgbm import train_lightgbm
 from models.metrics import ranking_metrics
 
 log = logging.getLogger(__name__)
+
+# The training profile that scoring compares each day with (models/drift.py), an artefact of the run.
+DRIFT_REFERENCE = "drift_reference.json"
+# The profile is taken over a uniform sample of this many rows of the latest snapshot, not over the training
+# rows, whose negatives are sampled down: the scoring days are whole populations.
+DRIFT_SAMPLE_ROWS = 20_000
 
 
 def snapshot_days(cfg: Config, as_of: dt.date) -> list[dt.date]:
@@ -53,7 +60,11 @@ def _champion_metrics(champion: tracking.Champion | None, valid: pd.DataFrame, k
     return ranking_metrics(valid[LABEL].to_numpy(), scores, k)
 
 
-def _train_entity(cfg: Config, lake: Lake, entity_type: str, sample: pd.DataFrame, as_of: dt.date) -> dict:
+def _train_entity(
+    cfg: Config, lake: Lake, entity_type: str, sample: pd.DataFrame, as_of: dt.date, population: pd.DataFrame | None = None
+) -> dict:
+    """Train, log and register one entity type's model; ``population`` (default: the training rows) is what the
+    drift reference describes."""
     features = FEATURE_SETS[entity_type]
     train_df = sample[~sample[IS_VALIDATION]]
     valid_df = sample[sample[IS_VALIDATION]]
@@ -86,6 +97,14 @@ def _train_entity(cfg: Config, lake: Lake, entity_type: str, sample: pd.DataFram
         },
         metrics=metrics,
         tags={"entity_type": entity_type, "as_of": as_of.isoformat()},
+        documents={
+            DRIFT_REFERENCE: drift.reference(
+                trained.booster,
+                train_df if population is None or population.empty else population,
+                features,
+                top=cfg.score.drift_features,
+            )
+        },
     )
     new_ap = trained.validation["average_precision"]
     old_ap = None if champion_metrics is None else champion_metrics["average_precision"]
@@ -132,5 +151,14 @@ def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -
     results = {}
     for entity_type, features_df in features_by_type.items():
         sample = training_sample(cfg, features_df, labels_df, entity_type=entity_type, as_of=as_of)
-        results[entity_type] = _train_entity(cfg, lake, entity_type, sample, as_of)
+        population = population_sample(cfg, features_df, entity_type=entity_type, day=as_of - dt.timedelta(days=1))
+        results[entity_type] = _train_entity(cfg, lake, entity_type, sample, as_of, population)
     return results
+
+
+def population_sample(cfg: Config, features_df: DataFrame, *, entity_type: str, day: dt.date) -> pd.DataFrame:
+    """A uniform sample of at most about :data:`DRIFT_SAMPLE_ROWS` rows of the snapshot ending ``day``."""
+    snapshot = features_df.where(F.col(SNAPSHOT) == day.isoformat()).select(*FEATURE_SETS[entity_type])
+    rows = snapshot.count()
+    fraction = min(1.0, DRIFT_SAMPLE_ROWS / rows) if rows else 1.0
+    return snapshot.sample(fraction=fraction, seed=cfg.train.seed).toPandas()

@@ -50,9 +50,18 @@ def test_daily_run_scores_known_fraud_far_above_the_base_rate_and_reruns_identic
         assert figures["positives"] > 5
         assert figures["average_precision"] > 5 * figures["base_rate"]
         assert figures["ring_recall_at_k"] >= 0.5
+    # Each scoring day's drift against the champion's training population is logged, one MLflow run per type.
+    for entity_type in ("msisdn", "account"):
+        found = first["score"]["drift"][entity_type]
+        assert found["score_psi"] >= 0 and found["feature_psi"] and found["run_id"]
+    models = fraud("models", "--lake", str(root / "lake"), "--conf", str(conf), env=env)
+    assert [models[t]["versions"][0]["aliases"] for t in ("msisdn", "account")] == [["champion"], ["champion"]]
     scores_before = pd.read_parquet(first["score"]["scores"]).sort_values(["entity_type", "entity_token"], ignore_index=True)
 
     again = fraud("run", *io, "--date", DAY, env=env)
     assert "train" not in again  # a champion exists: the daily job only scores
     scores_after = pd.read_parquet(again["score"]["scores"]).sort_values(["entity_type", "entity_token"], ignore_index=True)
     pd.testing.assert_frame_equal(scores_before, scores_after)
+    for entity_type in ("msisdn", "account"):  # the same day and model: the same drift figures
+        before, after = first["score"]["drift"][entity_type], again["score"]["drift"][entity_type]
+        assert (after["score_psi"], after["feature_psi"]) == (before["score_psi"], before["feature_psi"])
