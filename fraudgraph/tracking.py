@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -74,9 +75,10 @@ def log_model_run(
     metrics: dict[str, float],
     tags: dict[str, str],
     documents: dict[str, dict[str, Any]] | None = None,
+    artefacts: Path | None = None,
 ) -> Registered:
-    """One MLflow run: params, metrics, JSON ``documents`` (artefact name -> content), the model (signature,
-    input example), registered as a new version."""
+    """One MLflow run: params, metrics, JSON ``documents`` (artefact name -> content), the files of the folder
+    ``artefacts``, the model (signature, input example), registered as a new version."""
     import math
 
     import mlflow
@@ -88,6 +90,8 @@ def log_model_run(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(float(v))})
         for artefact, content in (documents or {}).items():
             mlflow.log_dict(content, artefact)
+        if artefacts is not None:
+            mlflow.log_artifacts(str(artefacts))
         signature = infer_signature(input_example, booster.predict(input_example))
         info = mlflow.lightgbm.log_model(
             booster,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
+import tempfile
 from functools import reduce
+from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -13,12 +16,12 @@ from pyspark.sql import functions as F
 from features.common import ENTITY
 from fraudgraph import contract as C
 from fraudgraph import tracking
-from fraudgraph.config import Config
+from fraudgraph.config import PROJECT_ROOT, Config
 from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import Lake
 from jobs.features import FEATURE_SET_VERSION, FEATURE_SETS, materialise_features
 from jobs.registry import model_name
-from models import drift
+from models import artefacts, drift
 from models.dataset import IS_VALIDATION, LABEL, SNAPSHOT, labelled_sample, positives_before
 from models.lgbm import train_lightgbm
 from models.metrics import ranking_metrics
@@ -79,33 +82,42 @@ def _train_entity(
     champion_metrics = _champion_metrics(champion, valid_df, cfg.analyst.capacity_k)
     metrics = {f"valid_{k}": v for k, v in trained.validation.items()}
     metrics.update({"train_rows": len(train_df), "train_positives": int(train_df[LABEL].sum()), "best_iteration": trained.best_iteration})
+    plots = Path(tempfile.mkdtemp(prefix="fraudgraph-artefacts-"))
+    calibration = artefacts.write_artefacts(trained.booster, valid_df, features, k=cfg.analyst.capacity_k, out=plots)
+    metrics.update({f"valid_{figure}": value for figure, value in calibration.items()})
     if champion_metrics is not None:
         metrics["champion_valid_average_precision"] = champion_metrics["average_precision"]
-    registered = tracking.log_model_run(
-        experiment=f"{cfg.mlflow.experiment_prefix}-{entity_type}",
-        lake=lake,
-        model_name=name,
-        booster=trained.booster,
-        input_example=train_df[list(features)].head(5).astype("float64"),
-        params={
-            **trained.params,
-            "as_of": as_of.isoformat(),
-            "window_days": cfg.window.days,
-            "snapshots": ",".join(sorted(sample[SNAPSHOT].unique())),
-            "feature_set_version": FEATURE_SET_VERSION,
-            "features": ",".join(features),
-        },
-        metrics=metrics,
-        tags={"entity_type": entity_type, "as_of": as_of.isoformat()},
-        documents={
-            DRIFT_REFERENCE: drift.reference(
-                trained.booster,
-                train_df if population is None or population.empty else population,
-                features,
-                top=cfg.score.drift_features,
-            )
-        },
-    )
+    try:
+        registered = tracking.log_model_run(
+            experiment=f"{cfg.mlflow.experiment_prefix}-{entity_type}",
+            lake=lake,
+            model_name=name,
+            booster=trained.booster,
+            input_example=train_df[list(features)].head(5).astype("float64"),
+            params={
+                **trained.params,
+                "as_of": as_of.isoformat(),
+                "window_days": cfg.window.days,
+                "snapshots": ",".join(sorted(sample[SNAPSHOT].unique())),
+                "feature_set_version": FEATURE_SET_VERSION,
+                "features": ",".join(features),
+                "training_data_fingerprint": artefacts.fingerprint(sample, list(sample.columns)),
+                "git_commit": artefacts.git_commit(PROJECT_ROOT),
+            },
+            metrics=metrics,
+            tags={"entity_type": entity_type, "as_of": as_of.isoformat()},
+            documents={
+                DRIFT_REFERENCE: drift.reference(
+                    trained.booster,
+                    train_df if population is None or population.empty else population,
+                    features,
+                    top=cfg.score.drift_features,
+                )
+            },
+            artefacts=plots,
+        )
+    finally:
+        shutil.rmtree(plots, ignore_errors=True)
     new_ap = trained.validation["average_precision"]
     old_ap = None if champion_metrics is None else champion_metrics["average_precision"]
     promote = old_ap is None or new_ap >= old_ap + cfg.train.promotion_margin

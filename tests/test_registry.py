@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.common import ENTITY as ENTITY_TOKEN
 from fraudgraph import contract as C
 from fraudgraph import tracking
 from fraudgraph.cli import main
@@ -39,6 +40,7 @@ def sample(noisy_share: float, seed: int) -> pd.DataFrame:
     df[LABEL] = (signal > 1.6).astype(int)
     df[IS_VALIDATION] = np.arange(ROWS) % 2 == 0
     df[SNAPSHOT] = "2026-03-27"
+    df[ENTITY_TOKEN] = [f"token-{i:05d}" for i in range(ROWS)]
     noise = np.random.default_rng(seed)
     train = ~df[IS_VALIDATION]
     flip = train & (noise.random(ROWS) < noisy_share)
@@ -79,6 +81,24 @@ def test_a_worse_model_is_not_promoted_and_a_better_one_is(registry):
         assert row["decision"] == result["decision"]
         assert row["as_of"] == AS_OF.isoformat()
     assert tracking.load_champion(listed["model"]).version == better["version"]
+
+
+def test_each_training_run_records_its_data_code_and_plots(registry):
+    from mlflow.tracking import MlflowClient
+
+    _cfg, _lake, (fair, worse, _better) = registry
+    client = MlflowClient()
+    runs = {r["version"]: client.get_run(r["run_id"]) for r in (fair, worse)}
+    files = {a.path for a in client.list_artifacts(fair["run_id"])}
+    assert {
+        "precision_recall.png", "feature_importance.png", "feature_importance.csv", "shap_summary.png",
+        "calibration.png", "calibration.csv", "drift_reference.json",
+    } <= files
+    fair_params, worse_params = runs[fair["version"]].data.params, runs[worse["version"]].data.params
+    assert fair_params["git_commit"] == worse_params["git_commit"] != ""
+    # Different training labels, different fingerprint.
+    assert fair_params["training_data_fingerprint"] != worse_params["training_data_fingerprint"]
+    assert 0 <= runs[fair["version"]].data.metrics["valid_brier"] <= 1
 
 
 def test_a_manual_rollback_makes_an_older_version_champion_and_is_recorded(registry, capsys):
