@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -132,3 +136,17 @@ def test_promoting_a_version_that_does_not_exist_fails_with_one_line(registry, c
     assert err == [f"fraud promote: error: {model_name(_cfg, ENTITY)} has no registered version 42 (see fraud models)"]
     assert main(["promote", "--lake", str(lake.root), "--entity", ENTITY, "--version", "v2"]) == 2
     assert tracking.load_champion(model_name(_cfg, ENTITY)).version == before
+
+
+def test_the_model_report_notebook_compares_champion_and_challenger(registry):
+    _cfg, lake, (fair, worse, better) = registry
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update({"FRAUD_LAKE": str(lake.root), "FRAUD_ENTITY": ENTITY, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "model_report.py"
+    done = subprocess.run([sys.executable, str(notebook)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    champion = tracking.load_champion(model_name(_cfg, ENTITY)).version
+    assert f"== {ENTITY}: champion v{champion} vs challenger v{worse['version']}" in out
+    assert f"{worse['validation']['average_precision']:.6f}"[:5] in out  # the challenger's own AP
+    assert "top features of v" in out and "no scoring run logged yet" in out
