@@ -237,13 +237,14 @@ def machine() -> str:
     return f"{os.cpu_count()} vCPUs ({cpu}), Python {platform.python_version()}, Spark local[2]"
 
 
-def replace_section(path: Path, section: str) -> None:
+def replace_section(path: Path, section: str, heading: str = SECTION) -> None:
+    """Replace the Markdown section that starts with ``heading`` (up to the next ``## ``), or append it."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
+    start = text.find(heading)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(SECTION))
+        end = text.find("\n## ", start + len(heading))
         # keep the blank line before the next section (the section ends with one newline)
         text = text[:start] + section + (text[end:] if end != -1 else "")
     path.write_text(text)
