@@ -19,7 +19,6 @@ from fraudgraph.lake import DT, Lake, partition_path, write_partitions
 from jobs.features import exposures_until, labels_before, materialise_features, window_days
 from jobs.registry import model_name
 from jobs.report import sources_page
-from jobs.train import DRIFT_REFERENCE
 from models import drift
 from models.scoring import score_features
 
@@ -129,9 +128,9 @@ def log_drift(
     *,
     rows: int,
 ) -> dict:
-    """The day's population stability against the champion's training rows, logged as an MLflow run of the
+    """The day's population stability against the champion's training population, logged as an MLflow run of the
     entity type's experiment (tags ``kind=scoring``, the day, the model version, what is flagged)."""
-    ref = tracking.load_document(champion.run_id, DRIFT_REFERENCE) if champion.run_id else None
+    ref = tracking.load_document(champion.run_id, drift.REFERENCE_ARTEFACT) if champion.run_id else None
     if ref is None or rows == 0:
         return {"skipped": "no rows scored" if rows == 0 else "the champion's run has no drift reference"}
     found = drift.drift(ref, scores_df, features_df, threshold=cfg.score.drift_threshold)

@@ -28,8 +28,6 @@ from models.metrics import ranking_metrics
 
 log = logging.getLogger(__name__)
 
-# The training profile that scoring compares each day with (models/drift.py), an artefact of the run.
-DRIFT_REFERENCE = "drift_reference.json"
 # The profile is taken over a uniform sample of this many rows of the latest snapshot, not over the training
 # rows, whose negatives are sampled down: the scoring days are whole populations.
 DRIFT_SAMPLE_ROWS = 20_000
@@ -107,7 +105,7 @@ def _train_entity(
             metrics=metrics,
             tags={"entity_type": entity_type, "as_of": as_of.isoformat()},
             documents={
-                DRIFT_REFERENCE: drift.reference(
+                drift.REFERENCE_ARTEFACT: drift.reference(
                     trained.booster,
                     train_df if population is None or population.empty else population,
                     features,

@@ -1,8 +1,10 @@
-"""Population stability between a model's training rows and a scoring day.
+"""Population stability between a model's training population and a scoring day.
 
 At training, :func:`reference` takes a profile of the score and of the
-model's top features by gain: the decile edges over the training rows, the
-share of rows in each bin, and the share missing. On a scoring day,
+model's top features by gain over a uniform sample of the latest training
+snapshot (not the training rows, whose negatives are sampled down): the
+decile edges, the share of rows in each bin, and the share missing. It is
+logged with the run as :data:`REFERENCE_ARTEFACT`. On a scoring day,
 :func:`day_shares` counts the day's rows in the same bins with Spark (one
 aggregation per frame; only the counts reach the driver), and :func:`psi`
 compares the two:
@@ -26,6 +28,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 SCORE = "score"
+# The run artefact holding the reference profile; scoring reads it from the champion's run.
+REFERENCE_ARTEFACT = "drift_reference.json"
 FLOOR = 1e-4
 QUANTILES = np.linspace(0.1, 0.9, 9)
 
