@@ -22,7 +22,16 @@ from fraudgraph.lake import Lake
 from jobs.features import FEATURE_SET_VERSION, FEATURE_SETS, materialise_features
 from jobs.registry import model_name
 from models import artefacts, drift
-from models.dataset import IS_VALIDATION, LABEL, SNAPSHOT, labelled_sample, positives_before
+from models.calibration import calibrate_booster, cross_fitted, fit_platt
+from models.dataset import (
+    CONFIRMED_NEGATIVE,
+    IS_VALIDATION,
+    LABEL,
+    SNAPSHOT,
+    WEIGHT,
+    known_before,
+    labelled_sample,
+)
 from models.lgbm import train_lightgbm
 from models.metrics import ranking_metrics
 
@@ -75,13 +84,30 @@ def _train_entity(
         )
     except ValueError as exc:
         raise FraudError(f"cannot train the {entity_type} model for {as_of}: {exc}") from None
+    # risk_score as a probability over the whole population: a sigmoid of the raw score, fitted on the
+    # validation rows weighted back to the population, written into the booster (ranks unchanged).
+    margin = trained.booster.predict(valid_df[list(features)].astype("float64"), raw_score=True)
+    platt = fit_platt(margin, valid_df[LABEL].to_numpy(), valid_df[WEIGHT].to_numpy())
+    booster = calibrate_booster(trained.booster, platt)
     name = model_name(cfg, entity_type)
     champion = tracking.load_champion(name)
     champion_metrics = _champion_metrics(champion, valid_df, cfg.analyst.capacity_k)
     metrics = {f"valid_{k}": v for k, v in trained.validation.items()}
-    metrics.update({"train_rows": len(train_df), "train_positives": int(train_df[LABEL].sum()), "best_iteration": trained.best_iteration})
+    metrics.update(
+        {
+            "train_rows": len(train_df),
+            "train_positives": int(train_df[LABEL].sum()),
+            "train_confirmed_negatives": int(train_df[CONFIRMED_NEGATIVE].sum()),
+            "valid_confirmed_negatives": int(valid_df[CONFIRMED_NEGATIVE].sum()),
+            "best_iteration": trained.best_iteration,
+        }
+    )
     plots = Path(tempfile.mkdtemp(prefix="fraudgraph-artefacts-"))
-    calibration = artefacts.write_artefacts(trained.booster, valid_df, features, k=cfg.analyst.capacity_k, out=plots)
+    calibration = artefacts.write_artefacts(
+        booster, valid_df, features, k=cfg.analyst.capacity_k, out=plots,
+        probabilities=cross_fitted(margin, valid_df[LABEL].to_numpy(), valid_df[WEIGHT].to_numpy(), seed=cfg.train.seed),
+        weight=valid_df[WEIGHT].to_numpy(),
+    )
     metrics.update({f"valid_{figure}": value for figure, value in calibration.items()})
     if champion_metrics is not None:
         metrics["champion_valid_average_precision"] = champion_metrics["average_precision"]
@@ -90,7 +116,7 @@ def _train_entity(
             experiment=f"{cfg.mlflow.experiment_prefix}-{entity_type}",
             lake=lake,
             model_name=name,
-            booster=trained.booster,
+            booster=booster,
             input_example=train_df[list(features)].head(5).astype("float64"),
             params={
                 **trained.params,
@@ -101,12 +127,14 @@ def _train_entity(
                 "features": ",".join(features),
                 "training_data_fingerprint": artefacts.fingerprint(sample, list(sample.columns)),
                 "git_commit": artefacts.git_commit(PROJECT_ROOT),
+                "calibration_slope": platt.slope,
+                "calibration_intercept": platt.intercept,
             },
             metrics=metrics,
             tags={"entity_type": entity_type, "as_of": as_of.isoformat()},
             documents={
                 drift.REFERENCE_ARTEFACT: drift.reference(
-                    trained.booster,
+                    booster,
                     train_df if population is None or population.empty else population,
                     features,
                     top=cfg.score.drift_features,
@@ -141,10 +169,11 @@ def _train_entity(
 def training_sample(
     cfg: Config, features_df: DataFrame, labels_df: DataFrame, *, entity_type: str, as_of: dt.date
 ) -> pd.DataFrame:
-    """The snapshots' features with ``label`` and ``is_validation``, sampled, in a fixed order (a small frame)."""
+    """The snapshots' features with ``label``, ``confirmed_negative``, ``sample_weight`` and ``is_validation``,
+    sampled, in a fixed order (a small frame)."""
     sample = labelled_sample(
         features_df,
-        positives_before(labels_df, entity_type=entity_type, as_of=as_of),
+        known_before(labels_df, entity_type=entity_type, as_of=as_of),
         max_negatives_per_positive=cfg.train.max_negatives_per_positive,
         validation_share=cfg.train.validation_share,
         seed=cfg.train.seed,

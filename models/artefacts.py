@@ -10,10 +10,13 @@
   (LightGBM's own TreeSHAP values, ``pred_contrib``) against the feature's
   value, the way SHAP summary plots show them;
 - ``calibration.png`` and ``calibration.csv``: the reliability table (mean
-  score and observed positive rate per score decile) with the Brier score.
+  probability and observed positive rate per score decile) with the Brier score.
 
 Validation rows carry the training sample's class balance (negatives are
-sampled down), so the observed rates are those of the sample; the plot says so.
+sampled down); weighted by ``sample_weight`` (the inverse of each row's chance
+to be sampled) the calibration figures are those of the whole population.
+They are measured on cross-fitted probabilities (see ``models.calibration``)
+when the caller passes them, so not on the rows the sigmoid was fitted on.
 """
 
 from __future__ import annotations
@@ -32,17 +35,28 @@ SHAP_FEATURES = 12
 CALIBRATION_BINS = 10
 
 
-def reliability(y_true: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
-    """Per score quantile bin: rows, mean score, observed positive rate (empty bins dropped)."""
+def reliability(
+    y_true: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS, weight: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Per score quantile bin (quantiles of the rows): rows, their weight, the weighted mean score and observed
+    positive rate (empty bins dropped)."""
     frame = pd.DataFrame({"score": np.asarray(scores, dtype=float), "label": np.asarray(y_true, dtype=int)})
+    frame["weight"] = 1.0 if weight is None else np.asarray(weight, dtype=float)
     edges = np.unique(np.quantile(frame["score"], np.linspace(0, 1, bins + 1)))
     frame["bin"] = np.clip(np.searchsorted(edges, frame["score"], side="right") - 1, 0, max(len(edges) - 2, 0))
-    table = frame.groupby("bin").agg(rows=("label", "size"), mean_score=("score", "mean"), observed=("label", "mean"))
-    return table.reset_index(drop=True)
+    frame["w_score"] = frame["weight"] * frame["score"]
+    frame["w_label"] = frame["weight"] * frame["label"]
+    table = frame.groupby("bin").agg(rows=("label", "size"), weight=("weight", "sum"), w_score=("w_score", "sum"),
+                                     w_label=("w_label", "sum"))
+    table["mean_score"] = table["w_score"] / table["weight"]
+    table["observed"] = table["w_label"] / table["weight"]
+    return table[["rows", "weight", "mean_score", "observed"]].reset_index(drop=True)
 
 
-def brier(y_true: np.ndarray, scores: np.ndarray) -> float:
-    return float(brier_score_loss(np.asarray(y_true, dtype=int), np.clip(np.asarray(scores, dtype=float), 0, 1)))
+def brier(y_true: np.ndarray, scores: np.ndarray, weight: np.ndarray | None = None) -> float:
+    return float(
+        brier_score_loss(np.asarray(y_true, dtype=int), np.clip(np.asarray(scores, dtype=float), 0, 1), sample_weight=weight)
+    )
 
 
 def fingerprint(sample: pd.DataFrame, columns: list[str]) -> str:
@@ -63,8 +77,20 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
-def write_artefacts(booster, valid_df: pd.DataFrame, features: tuple[str, ...], *, k: int, out: Path) -> dict[str, float]:
-    """Write the plots and tables above into ``out``; returns the calibration figures to log as metrics."""
+def write_artefacts(
+    booster,
+    valid_df: pd.DataFrame,
+    features: tuple[str, ...],
+    *,
+    k: int,
+    out: Path,
+    probabilities: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Write the plots and tables above into ``out``; returns the calibration figures to log as metrics.
+
+    The calibration figures use ``probabilities`` (default: the booster's predictions) weighted by ``weight``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,14 +146,16 @@ def write_artefacts(booster, valid_df: pd.DataFrame, features: tuple[str, ...], 
     fig.savefig(out / "shap_summary.png", dpi=110)
     plt.close(fig)
 
-    table = reliability(y, scores)
+    probabilities = scores if probabilities is None else np.asarray(probabilities, dtype=float)
+    table = reliability(y, probabilities, weight=weight)
     table.to_csv(out / "calibration.csv", index=False)
-    score_brier = brier(y, scores)
+    score_brier = brier(y, probabilities, weight)
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
     ax.plot(table["mean_score"], table["observed"], marker="o", color="#1f4e79")
+    population = "population-weighted" if weight is not None else "unweighted sample"
     ax.set(xlabel="mean risk_score", ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1),
-           title=f"Reliability on validation rows (Brier {score_brier:.3f})\nclass balance of the training sample")
+           title=f"Reliability on validation rows (Brier {score_brier:.4f})\n{population}")
     fig.tight_layout()
     fig.savefig(out / "calibration.png", dpi=110)
     plt.close(fig)

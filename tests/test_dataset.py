@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models.dataset import IS_VALIDATION, LABEL, labelled_sample, positives_before
+from models.dataset import (
+    CONFIRMED_NEGATIVE,
+    IS_VALIDATION,
+    LABEL,
+    WEIGHT,
+    known_before,
+    labelled_sample,
+    positives_before,
+)
 
 
 def test_positives_are_labels_of_the_right_kind_reported_before_as_of(spark):
@@ -27,7 +35,7 @@ def test_split_puts_a_share_of_few_positives_on_each_side_and_no_entity_on_both(
     rows += [(f"n{i}", s, 0.0) for i in range(200) for s in ("w1", "w2")]
     rows.append((None, "w1", None))
     features = spark.createDataFrame(rows, "entity_token string, snapshot string, x double")
-    positives = spark.createDataFrame([(f"p{i}",) for i in range(4)], "entity_token string")
+    positives = spark.createDataFrame([(f"p{i}", 1) for i in range(4)], "entity_token string, label int")
     out = labelled_sample(features, positives, max_negatives_per_positive=1000, validation_share=0.25, seed=7).toPandas()
     positive_sides = out[out[LABEL] == 1].groupby("entity_token")[IS_VALIDATION].agg(["min", "max"])
     assert (positive_sides["min"] == positive_sides["max"]).all()  # both snapshots of an entity on one side
@@ -40,7 +48,41 @@ def test_split_puts_a_share_of_few_positives_on_each_side_and_no_entity_on_both(
 def test_negatives_are_sampled_down_to_the_cap(spark):
     rows = [(f"p{i}", 1.0) for i in range(10)] + [(f"n{i}", 0.0) for i in range(5000)]
     features = spark.createDataFrame(rows, "entity_token string, x double")
-    positives = spark.createDataFrame([(f"p{i}",) for i in range(10)], "entity_token string")
+    positives = spark.createDataFrame([(f"p{i}", 1) for i in range(10)], "entity_token string, label int")
     out = labelled_sample(features, positives, max_negatives_per_positive=50, validation_share=0.25, seed=7).toPandas()
     assert (out[LABEL] == 1).sum() == 10
     assert 350 < (out[LABEL] == 0).sum() < 650
+    # Weighted back, the sampled negatives stand for all 5,000.
+    assert (out.loc[out[LABEL] == 1, WEIGHT] == 1.0).all()
+    assert abs(out.loc[out[LABEL] == 0, WEIGHT].sum() - 5000) < 600
+
+
+def test_latest_standing_wins_and_clearances_are_confirmed_negatives(spark):
+    labels = spark.createDataFrame(
+        [
+            ("msisdn", "reported_then_cleared", "fraud", dt.datetime(2026, 5, 1, 9)),
+            ("msisdn", "reported_then_cleared", "legit", dt.datetime(2026, 5, 2, 9)),
+            ("msisdn", "cleared_then_reported", "legit", dt.datetime(2026, 5, 1, 9)),
+            ("msisdn", "cleared_then_reported", "fraud", dt.datetime(2026, 5, 2, 9)),
+            ("msisdn", "same_time", "legit", dt.datetime(2026, 5, 1, 9)),
+            ("msisdn", "same_time", "fraud", dt.datetime(2026, 5, 1, 9)),
+            ("msisdn", "cleared_late", "fraud", dt.datetime(2026, 5, 1, 9)),
+            ("msisdn", "cleared_late", "legit", dt.datetime(2026, 5, 3, 9)),  # on the as-of day: not known yet
+            ("msisdn", "victim", "victim", dt.datetime(2026, 5, 1, 9)),
+            ("account", "mule", "mule", dt.datetime(2026, 5, 1, 9)),
+        ],
+        "entity_type string, entity_id string, label string, reported_time timestamp_ntz",
+    )
+    known = {r["entity_token"]: r[LABEL] for r in known_before(labels, entity_type="msisdn", as_of=dt.date(2026, 5, 3)).collect()}
+    assert known == {"reported_then_cleared": 0, "cleared_then_reported": 1, "same_time": 1, "cleared_late": 1}
+
+    # Confirmed negatives are all kept, whatever the cap, with weight 1; unlabelled ones are sampled.
+    rows = [("p", 1.0), *[(f"c{i}", 0.0) for i in range(300)], *[(f"n{i}", 0.0) for i in range(3000)]]
+    features = spark.createDataFrame(rows, "entity_token string, x double")
+    standing = spark.createDataFrame([("p", 1), *[(f"c{i}", 0) for i in range(300)]], "entity_token string, label int")
+    out = labelled_sample(features, standing, max_negatives_per_positive=20, validation_share=0.25, seed=7).toPandas()
+    confirmed = out[out[CONFIRMED_NEGATIVE]]
+    assert set(confirmed["entity_token"]) == {f"c{i}" for i in range(300)}
+    assert (confirmed[LABEL] == 0).all() and (confirmed[WEIGHT] == 1.0).all()
+    unlabelled = out[(out[LABEL] == 0) & ~out[CONFIRMED_NEGATIVE]]
+    assert 5 < len(unlabelled) < 60 and (unlabelled[WEIGHT] > 50).all()

@@ -28,7 +28,7 @@ from fraudgraph.lake import Lake
 from jobs.features import FEATURE_SETS
 from jobs.registry import model_name, run_models, run_promote
 from jobs.train import _train_entity
-from models.dataset import IS_VALIDATION, LABEL, SNAPSHOT
+from models.dataset import CONFIRMED_NEGATIVE, IS_VALIDATION, LABEL, SNAPSHOT, WEIGHT
 
 ENTITY = C.ACCOUNT
 AS_OF = dt.date(2026, 3, 28)
@@ -44,6 +44,8 @@ def sample(noisy_share: float, seed: int) -> pd.DataFrame:
     df[LABEL] = (signal > 1.6).astype(int)
     df[IS_VALIDATION] = np.arange(ROWS) % 2 == 0
     df[SNAPSHOT] = "2026-03-27"
+    df[WEIGHT] = 1.0
+    df[CONFIRMED_NEGATIVE] = False
     df[ENTITY_TOKEN] = [f"token-{i:05d}" for i in range(ROWS)]
     noise = np.random.default_rng(seed)
     train = ~df[IS_VALIDATION]
@@ -103,6 +105,14 @@ def test_each_training_run_records_its_data_code_and_plots(registry):
     # Different training labels, different fingerprint.
     assert fair_params["training_data_fingerprint"] != worse_params["training_data_fingerprint"]
     assert 0 <= runs[fair["version"]].data.metrics["valid_brier"] <= 1
+    # The registered model is calibrated: on the validation rows its mean probability is their positive rate.
+    assert float(fair_params["calibration_slope"]) > 0
+    import mlflow
+
+    model = mlflow.lightgbm.load_model(f"runs:/{fair['run_id']}/model")
+    valid = sample(0.3, 1)
+    valid = valid[valid[IS_VALIDATION]]
+    assert model.predict(valid[list(FEATURE_SETS[ENTITY])]).mean() == pytest.approx(valid[LABEL].mean(), abs=0.02)
 
 
 def test_a_manual_rollback_makes_an_older_version_champion_and_is_recorded(registry, capsys):
