@@ -44,7 +44,7 @@ from amlsim_benchmark import machine, replace_section
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from sklearn.metrics import f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from features.graph_algos import connected_components, pagerank
 from fraudgraph.config import SparkConf, load_config
@@ -137,23 +137,43 @@ def best_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(candidates[int(np.argmax(f1))])
 
 
-def evaluate(frame: pd.DataFrame, features: tuple[str, ...], params: dict) -> list[dict[str, float]]:
+def evaluate(frame: pd.DataFrame, features: tuple[str, ...], params: dict, *, cross_fit: bool = False) -> list[dict[str, float]]:
+    """Per seed: test AUC, macro-F1 at the chosen cut, the cut.
+
+    The protocol: fit on the 20 % train rows, stop early and choose the cut on the 20 % validation rows.
+    With ``cross_fit`` (not the protocol: it fits on validation labels too) the 40 % of train and validation
+    rows are split into 5 stratified folds; each fold's model stops early on its held-out fold, the test score
+    is the mean of the 5 models and the cut is chosen on the out-of-fold scores. Test rows are scored once.
+    """
     labels = frame[LABEL].to_numpy()
     results = []
     for seed in SEEDS:
         train, valid, test = split(labels, seed)
-        trained = train_lightgbm(
-            frame.iloc[train], frame.iloc[valid], features=features, params=params, seed=seed, k=int(labels.sum())
-        )
-        scores = {name: trained.booster.predict(frame.iloc[rows][list(features)]) for name, rows in
-                  (("valid", valid), ("test", test))}
-        cut = best_threshold(labels[valid], scores["valid"])
+        if cross_fit:
+            pool = np.concatenate([train, valid])
+            chosen, test_scores = np.zeros(len(pool)), []
+            iterations = []
+            for fit, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(pool, labels[pool]):
+                trained = train_lightgbm(frame.iloc[pool[fit]], frame.iloc[pool[held]], features=features,
+                                         params=params, seed=seed, k=int(labels.sum()))
+                chosen[held] = trained.booster.predict(frame.iloc[pool[held]][list(features)])
+                test_scores.append(trained.booster.predict(frame.iloc[test][list(features)]))
+                iterations.append(trained.best_iteration)
+            cut_labels, cut_scores, test_score = labels[pool], chosen, np.mean(test_scores, axis=0)
+            best_iteration = float(np.mean(iterations))
+        else:
+            trained = train_lightgbm(
+                frame.iloc[train], frame.iloc[valid], features=features, params=params, seed=seed, k=int(labels.sum())
+            )
+            cut_labels, cut_scores = labels[valid], trained.booster.predict(frame.iloc[valid][list(features)])
+            test_score, best_iteration = trained.booster.predict(frame.iloc[test][list(features)]), trained.best_iteration
+        cut = best_threshold(cut_labels, cut_scores)
         results.append(
             {
-                "auc": roc_auc_score(labels[test], scores["test"]),
-                "macro_f1": f1_score(labels[test], scores["test"] > cut, average="macro"),
+                "auc": roc_auc_score(labels[test], test_score),
+                "macro_f1": f1_score(labels[test], test_score > cut, average="macro"),
                 "threshold": cut,
-                "best_iteration": trained.best_iteration,
+                "best_iteration": best_iteration,
             }
         )
     return results
@@ -172,7 +192,8 @@ def log_mlflow(name: str, features: tuple[str, ...], params: dict, results: list
     return run.info.run_id
 
 
-def render(rows: list[tuple[str, list[dict[str, float]]]], seconds: float) -> str:
+def render(rows: list[tuple[str, list[dict[str, float]], bool]], seconds: float) -> str:
+    """The section; only rows on the protocol (third item True) count for the target."""
     def mean(results, key):
         return float(np.mean([r[key] for r in results]))
 
@@ -183,13 +204,14 @@ def render(rows: list[tuple[str, list[dict[str, float]]]], seconds: float) -> st
         "| features | AUC (mean of 5 seeds) | macro-F1 | AUC std | macro-F1 std |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, results in rows:
+    for name, results, _on_protocol in rows:
         lines.append(
             f"| {name} | **{mean(results, 'auc'):.4f}** | **{mean(results, 'macro_f1'):.4f}** | "
             f"{spread(results, 'auc'):.4f} | {spread(results, 'macro_f1'):.4f} |"
         )
-    best_auc = max(mean(r, "auc") for _, r in rows)
-    best_f1 = max(mean(r, "macro_f1") for _, r in rows)
+    on_protocol = [r for _, r, kept in rows if kept]
+    best_auc = max(mean(r, "auc") for r in on_protocol)
+    best_f1 = max(mean(r, "macro_f1") for r in on_protocol)
     met = best_auc >= TARGET_AUC and best_f1 >= TARGET_F1
     published = "\n".join(f"| {m} | {a} | {f} |" for m, a, f in PUBLISHED)
     return f"""{SECTION}
@@ -208,7 +230,12 @@ enters a feature. Each row is an MLflow run in the experiment `{EXPERIMENT}`.
 
 {chr(10).join(lines)}
 
-Target: AUC of at least {TARGET_AUC} and macro-F1 of at least {TARGET_F1}. {"Met." if met else "**Not met.**"}
+The last row leaves the protocol: it fits on the validation labels too (5 folds
+over the 40 % of train and validation rows, the test score the mean of the
+five fold models, the cut chosen on their out-of-fold scores), so it sees
+twice the labels of the published models and is not compared with them.
+
+Target, on the protocol: AUC of at least {TARGET_AUC} and macro-F1 of at least {TARGET_F1}. {"Met." if met else "**Not met.**"}
 
 Published and measured figures on this protocol (`../shared/data/README.md`):
 
@@ -238,12 +265,17 @@ def main() -> None:
     frame = pd.concat([table, graph_features(spark, table, adjacency)], axis=1)
     spark.stop()
     rows = []
-    for name, features in (("aggregates (55)", aggregates), ("aggregates + graph", (*aggregates, *GRAPH_FEATURES))):
-        results = evaluate(frame, features, params)
+    runs = (
+        ("aggregates (55)", aggregates, False),
+        ("aggregates + graph", (*aggregates, *GRAPH_FEATURES), False),
+        ("aggregates (55), cross-fitted on train + validation (off protocol)", aggregates, True),
+    )
+    for name, features, cross_fit in runs:
+        results = evaluate(frame, features, params, cross_fit=cross_fit)
         log_mlflow(name, features, params, results)
         print(f"{name}: AUC {np.mean([r['auc'] for r in results]):.4f}, "
               f"macro-F1 {np.mean([r['macro_f1'] for r in results]):.4f}", flush=True)
-        rows.append((name, results))
+        rows.append((name, results, not cross_fit))
     report = render(rows, time.perf_counter() - started)
     print(report)
     if args.out:
