@@ -150,6 +150,23 @@ class AnalystConf:
 
 
 @dataclass(frozen=True)
+class CasesConf:
+    """Cases for analysts (cases/); defaults are the base configuration's."""
+
+    # A party is flagged when it is in its type's top this many, or scored at least min_score.
+    top_k: int = 100
+    min_score: float = 0.5
+    # A cluster with more core members (flagged parties, shared handsets and ID numbers) is split.
+    max_members: int = 40
+    # Unflagged parties tied to a cluster (victims, numbers on its handsets) kept per cluster, most tied first.
+    max_linked: int = 25
+    # Money paths kept as evidence per case, largest first.
+    max_transfers: int = 50
+    # The cases an analyst team reviews per day: ring recall is measured in the top this many.
+    review_capacity: int = 20
+
+
+@dataclass(frozen=True)
 class MlflowConf:
     experiment_prefix: str
     model_prefix: str
@@ -166,6 +183,7 @@ class Config:
     train: TrainConf
     score: ScoreConf
     analyst: AnalystConf
+    cases: CasesConf
     mlflow: MlflowConf
 
 

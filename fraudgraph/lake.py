@@ -177,6 +177,10 @@ class Lake:
         return self.table("at_risk")
 
     @property
+    def cases(self) -> Path:
+        return self.table("cases")
+
+    @property
     def reports(self) -> Path:
         return self.table("reports")
 

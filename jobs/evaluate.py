@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import reduce
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudgraph import contract as C
@@ -59,6 +60,12 @@ def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, d
         metrics = ranking_metrics(rows["is_positive"].to_numpy(), rows["risk_score"].to_numpy(), k)
         metrics.update(group_recall_at_k(rows["ring_id"].to_numpy(), rows["risk_score"].to_numpy(), k))
         result[entity_type] = metrics
+    cases_dir = partition_path(lake.cases, day)
+    if cases_dir.is_dir():
+        result["cases"] = case_ring_recall(
+            spark.read.parquet(str(cases_dir)), scores_df, {t: truth(spark, world, t, key) for t in TRUTH_TABLES},
+            top=cfg.cases.review_capacity,
+        )
     at_risk_dir = partition_path(lake.at_risk, day)
     if at_risk_dir.is_dir():
         result["at_risk"] = at_risk_precision(
@@ -70,6 +77,32 @@ def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, d
     out.write_text(json.dumps(result, indent=2) + "\n")
     result["path"] = str(out)
     return result
+
+
+def case_ring_recall(cases_df: DataFrame, scores_df: DataFrame, truths: dict[str, DataFrame], *, top: int) -> dict:
+    """Rings with a member among the parties of the ``top`` cases, out of the rings with a member scored today.
+
+    Also the share of the top cases that hold at least one true fraud party (their precision).
+    """
+    members = cases_df.where(F.col("case_rank") <= top).select(F.col("case_id"), F.explode("members").alias("m")).select(
+        "case_id", F.col("m.entity_type").alias("entity_type"), F.col("m.entity_token").alias("entity_token")
+    )
+    truth_all = reduce(
+        DataFrame.unionByName,
+        [df.where(F.col("is_positive") == 1).select(F.lit(t).alias("entity_type"), "entity_token", "ring_id") for t, df in truths.items()],
+    )
+    in_cases = members.join(truth_all, on=["entity_type", "entity_token"])
+    scored_rings = scores_df.join(truth_all, on=["entity_type", "entity_token"]).select("ring_id").distinct().count()
+    touched = in_cases.select("ring_id").distinct().count()
+    reviewed = min(top, cases_df.count())
+    with_fraud = in_cases.select("case_id").distinct().count()
+    return {
+        "top_cases": reviewed,
+        "rings_scored": scored_rings,
+        "rings_in_top_cases": touched,
+        "ring_recall_in_top_cases": touched / scored_rings if scored_rings else None,
+        "precision_of_top_cases": with_fraud / reviewed if reviewed else None,
+    }
 
 
 def at_risk_precision(

@@ -16,6 +16,7 @@ from fraudgraph import tracking
 from fraudgraph.config import Config
 from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import DT, Lake, partition_path, write_partitions
+from jobs.cases import run_cases
 from jobs.features import exposures_until, labels_before, materialise_features, window_days
 from jobs.registry import model_name
 from jobs.report import sources_page
@@ -103,10 +104,12 @@ def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     }
     warned = write_at_risk(spark, cfg, lake=lake, day=day)
     page = write_sources_page(spark, lake, day)
+    cases = run_cases(spark, cfg, lake=lake, day=day)
     return {
         "scores": str(lake.scores / f"{DT}={day.isoformat()}"),
         "rows": counts,
         "at_risk": warned,
+        "cases": cases,
         "leak_sources_page": str(page),
         "models": {t: f"{c.name} v{c.version}" for t, c in champions.items()},
         "drift": drifts,

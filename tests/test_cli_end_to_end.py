@@ -50,6 +50,18 @@ def test_daily_run_scores_known_fraud_far_above_the_base_rate_and_reruns_identic
         assert figures["positives"] > 5
         assert figures["average_precision"] > 5 * figures["base_rate"]
         assert figures["ring_recall_at_k"] >= 0.5
+    # Cases: the flagged parties grouped, each score row of a member carrying its case id; the top cases
+    # an analyst team reviews in a day cover most of the rings.
+    cases = first["score"]["cases"]
+    assert cases["cases"] > 0 and cases["changes"] == {"new": cases["cases"]} and cases["gone_quiet"] == []
+    case_rows = pd.read_parquet(cases["path"])
+    assert case_rows["case_id"].is_unique and sorted(case_rows["case_rank"]) == list(range(1, len(case_rows) + 1))
+    assert set(case_rows["typology"]) <= {"sim_farm", "mule_chain", "call_centre", "mixed", "single", "other"}
+    flagged = {m["entity_token"] for members in case_rows["members"] for m in members if m["role"] == "flagged"}
+    scored = pd.read_parquet(first["score"]["scores"])
+    in_case = scored[scored["entity_token"].isin(flagged)]
+    assert len(in_case) == len(flagged) and set(in_case["cluster_id"]) <= set(case_rows["case_id"])
+    assert evaluation["cases"]["ring_recall_in_top_cases"] >= 0.5, evaluation["cases"]
     # Each scoring day's drift against the champion's training population is logged, one MLflow run per type.
     for entity_type in ("msisdn", "account"):
         found = first["score"]["drift"][entity_type]

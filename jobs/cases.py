@@ -1,0 +1,99 @@
+"""The day's cases: flagged parties grouped through strong ties, with lasting ids, written to ``LAKE/cases/dt=D``.
+
+Run by ``fraud score`` after the scores are written; it then fills the score
+rows' ``cluster_id`` with the case id of each member.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from cases.assemble import build_cases
+from cases.clusters import clusters
+from cases.identity import CASE_ID, FIRST_SEEN
+from cases.ties import case_ties
+from features import graphs as G
+from features.common import ENTITY
+from features.window import event_window
+from fraudgraph import contract as C
+from fraudgraph.config import Config
+from fraudgraph.lake import DT, Lake, partition_days, partition_path, write_partitions
+from jobs.features import window_days
+
+log = logging.getLogger(__name__)
+
+KIND_OF_TYPE = {C.MSISDN: G.NUMBER, C.ACCOUNT: G.ACCOUNT}
+DIFF_FILE = "_diff.json"  # Spark skips files starting with "_" when it reads the partition
+
+
+def vertex_of_type(entity_type: F.Column, token: F.Column) -> F.Column:
+    return F.when(entity_type == C.MSISDN, G.vertex(G.NUMBER, token)).when(entity_type == C.ACCOUNT, G.vertex(G.ACCOUNT, token))
+
+
+def flagged_parties(scores: DataFrame, *, top_k: int, min_score: float) -> DataFrame:
+    """``id`` of the day's parties in their type's top ``top_k`` or scored at least ``min_score``."""
+    flagged = (F.col("risk_rank") <= top_k) | (F.col("risk_score") >= min_score)
+    return scores.where(flagged).select(vertex_of_type(F.col("entity_type"), F.col(ENTITY)).alias("id"))
+
+
+def previous_members(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame | None:
+    """The members of the last cases written before ``day`` (``case_id, entity_token, first_seen``), or None."""
+    earlier = [d for d in partition_days(lake.cases) if d < day]
+    if not earlier:
+        return None
+    last = spark.read.parquet(str(partition_path(lake.cases, earlier[-1])))
+    return (
+        last.select(CASE_ID, FIRST_SEEN, F.explode("members").alias("m"))
+        .where(F.col("m.entity_token").isNotNull())
+        .select(CASE_ID, F.col("m.entity_token").alias(ENTITY), FIRST_SEEN)
+    )
+
+
+def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> dict:
+    """Write ``LAKE/cases/dt=D`` from the day's scores and fill their ``cluster_id``; returns the day's diff."""
+    days = window_days(day, cfg.window.days)
+    scores_dir = partition_path(lake.scores, day)
+    scores = spark.read.parquet(str(scores_dir)).cache()
+    flagged = flagged_parties(scores, top_k=cfg.cases.top_k, min_score=cfg.cases.min_score).cache()
+    window = event_window(lake.read_clean(spark, C.CALLS, days), lake.read_clean(spark, C.SMS, days), as_of=day,
+                          window_days=cfg.window.days)
+    transactions = lake.read_clean(spark, C.TRANSACTIONS, days)
+    subscribers = lake.read_clean_snapshot(spark, C.SUBSCRIBERS, day)
+    accounts = lake.read_clean_snapshot(spark, C.ACCOUNTS, day)
+    ties = case_ties(window, transactions, subscribers, accounts, flagged, params=cfg.graph).cache()
+    members = clusters(flagged, ties, max_members=cfg.cases.max_members, max_linked=cfg.cases.max_linked).cache()
+    names = subscribers.select(
+        G.vertex(G.NUMBER, "msisdn").alias("id"), F.lit(C.MSISDN).alias("entity_type"), F.col("msisdn").alias(ENTITY)
+    ).unionByName(
+        accounts.select(G.vertex(G.ACCOUNT, "account_id").alias("id"), F.lit(C.ACCOUNT).alias("entity_type"),
+                        F.col("account_id").alias(ENTITY))
+    ).where(F.col(ENTITY).isNotNull()).dropDuplicates(["id"])
+    cases, membership, gone = build_cases(
+        members, ties, scores, names, previous_members(spark, lake, day), day=day, max_transfers=cfg.cases.max_transfers
+    )
+    write_partitions(cases.withColumn(DT, F.lit(day.isoformat())), lake.cases, days=[day.isoformat()])
+    target = partition_path(lake.cases, day)
+    if not target.is_dir():  # nothing flagged: an empty partition that still has the columns
+        cases.limit(0).write.mode("overwrite").parquet(str(target))
+    written = spark.read.parquet(str(target))
+    # The score rows get their case id; cut the lineage first, since the partition read is the one replaced.
+    with_cases = (
+        scores.drop("cluster_id")
+        .join(membership.withColumnRenamed(CASE_ID, "cluster_id"), on=["entity_type", ENTITY], how="left")
+        .select(*[c for c in spark.read.parquet(str(scores_dir)).columns])
+        .localCheckpoint()
+    )
+    write_partitions(with_cases.withColumn(DT, F.lit(day.isoformat())), lake.scores, days=[day.isoformat()])
+    changes = {r["change"]: r["n"] for r in written.groupBy("change").agg(F.count(F.lit(1)).alias("n")).collect()}
+    quiet = sorted(r[CASE_ID] for r in gone.collect())  # earlier cases: bounded by the flagged parties of a day
+    diff = {"date": day.isoformat(), "cases": sum(changes.values()), "changes": changes, "gone_quiet": quiet}
+    (target / DIFF_FILE).write_text(json.dumps(diff, indent=2) + "\n", encoding="utf-8")
+    for frame in (scores, flagged, ties, members):
+        frame.unpersist()
+    log.info("cases of %s: %s", day, diff)
+    return {"path": str(target), **diff}
