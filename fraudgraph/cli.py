@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--version", required=True, help="registered version number (see fraud models)")
     promote.add_argument("--reason", default="set by hand", help="why, recorded on the version (default: set by hand)")
 
+    review = sub.add_parser("review", help="record an analyst's verdict on a case; it becomes labels for training")
+    _add_io(review, raw=False)
+    review.add_argument("--case", required=True, help="case id (LAKE/cases/dt=D, the analyst report)")
+    review.add_argument("--verdict", required=True, choices=["confirmed", "false_positive", "needs_info"])
+    review.add_argument("--member", help="only this member's token (default: the case's flagged members)")
+    review.add_argument("--note", required=True, help="why: recorded with who and when")
+
     evaluate = sub.add_parser("evaluate", help="a day's scores against a simulated world's ground truth")
     evaluate.add_argument("--world", required=True, help="world folder written by fraud simulate")
     _add_io(evaluate, raw=False)
@@ -144,7 +151,22 @@ def _registry(args: argparse.Namespace) -> dict:
     return run_promote(cfg, lake=lake, entity_type=args.entity, version=args.version, reason=args.reason)
 
 
+def _review(args: argparse.Namespace) -> dict:
+    """``fraud review``: append a verdict to the lake's log; no Spark."""
+    import getpass
+
+    from cases.verdicts import record_verdict
+    from fraudgraph.config import load_config
+    from fraudgraph.lake import Lake
+
+    cfg = load_config(args.conf)
+    lake = Lake(args.lake or cfg.paths.lake)
+    return record_verdict(lake, case_id=args.case, verdict=args.verdict, note=args.note, by=getpass.getuser(),
+                          member=args.member)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "review": _review,
     "simulate": _simulate,
     "models": _registry,
     "promote": _registry,

@@ -13,6 +13,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cases.verdicts import with_verdicts
 from features.common import ENTITY
 from fraudgraph import contract as C
 from fraudgraph import tracking
@@ -185,7 +186,8 @@ def training_sample(
 def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -> dict:
     """Train, log, register and (when better) promote one model per entity type; returns what happened."""
     tracking.configure(lake)
-    labels_df = lake.read_clean_before(spark, C.LABELS, as_of)
+    # The police's, banks' and operators' labels, and the analysts' verdicts on cases (cases/verdicts.py).
+    labels_df = with_verdicts(spark, lake, lake.read_clean_before(spark, C.LABELS, as_of))
     features_by_type = _snapshot_features(spark, cfg, lake, as_of)
     results = {}
     for entity_type, features_df in features_by_type.items():
