@@ -5,7 +5,7 @@ From the day's clusters (:mod:`cases.clusters`), their lasting ids
 (:mod:`cases.ties`) and the day's scores, each case row carries:
 
 - ``members``: every member with its kind, role (flagged, connector, linked),
-  token (numbers and accounts), score, rank and reasons, centrality in the
+  token and masked number (numbers and accounts of the snapshots; ``138****8000``), score, rank and reasons, centrality in the
   case and ties, flagged first and riskiest first;
 - counts: flagged numbers and accounts, shared handsets and ID numbers,
   linked parties; ``risk``, the chance that at least one flagged member is a
@@ -68,7 +68,7 @@ def build_cases(
     """Case rows (:data:`CASE_COLUMNS`), the members' case ids (``entity_type, entity_token, case_id``) and the
     cases gone quiet.
 
-    ``names``: ``id, entity_type, entity_token`` of the numbers and accounts; ``scores``: the day's score
+    ``names``: ``id, entity_type, entity_token, masked`` of the numbers and accounts; ``scores``: the day's score
     rows; ``previous``: the last cases' members (``case_id, entity_token, first_seen``) or None.
     """
     named = (
@@ -80,7 +80,7 @@ def build_cases(
     ids = ids.cache()
     member = F.struct(
         _ROLE_ORDER.alias("_order"), (-F.coalesce(F.col("risk_score"), F.lit(-1.0))).alias("_risk"),
-        F.col("id").cast("string").alias("id"), "kind", "role", "entity_type", F.col(ENTITY).alias("entity_token"),
+        F.col("id").cast("string").alias("id"), "kind", "role", "entity_type", F.col(ENTITY).alias("entity_token"), "masked",
         "risk_score", "risk_rank", "reasons", "centrality", "ties",
     )
     per_case = named.groupBy(CLUSTER).agg(

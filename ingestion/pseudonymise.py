@@ -8,6 +8,12 @@ because a token cannot give them back:
   ``other``) for every msisdn column, as ``<column>_class``;
 - from a resident ID number, the holder's ``age_band`` and ``is_minor`` on the
   partition's day (the birth date itself is dropped).
+
+And the one form of a raw identifier reports may show: the masked number of
+each subscriber and account (``138****8000``; first two and last two
+characters of an account number), as ``<column>_masked`` in the subscriber
+and account snapshots. The analysts' cases and report show these, never a
+token's raw value.
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from pyspark.sql import functions as F
 from fraudgraph import contract as C
 from fraudgraph.lake import DT
 from fraudgraph.pseudo import normalise_col, token_col
+from ingestion.identifiers import mask
 
 CLASS_SUFFIX = "_class"
+MASKED_SUFFIX = "_masked"
+# The snapshot columns whose masked form is kept: the parties that cases show.
+MASKED_COLUMNS = {"subscribers": ("msisdn",), "accounts": ("account_id",)}
 AGE_BAND = "age_band"
 IS_MINOR = "is_minor"
 AGE_BANDS = ((18, "under_18"), (30, "18_29"), (45, "30_44"), (60, "45_59"))
@@ -64,7 +74,7 @@ def pseudonymise(df: DataFrame, feed: C.Feed, *, key: bytes) -> DataFrame:
 
     Output: the contract's columns (identifier columns now hold tokens; a null
     or blank identifier gives a null token), one ``<msisdn column>_class`` per
-    msisdn column, ``age_band``/``is_minor`` where the feed holds a resident ID
+    msisdn column, ``msisdn_masked``/``account_id_masked`` in the subscriber and account snapshots, ``age_band``/``is_minor`` where the feed holds a resident ID
     number of a person (subscribers, accounts), then every other input column
     (``dt``, ``reason``) unchanged.
     """
@@ -78,6 +88,8 @@ def pseudonymise(df: DataFrame, feed: C.Feed, *, key: bytes) -> DataFrame:
             out.append(F.col(column.name))
         if column.identifier == C.MSISDN:
             out.append(number_class(F.col(column.name)).alias(column.name + CLASS_SUFFIX))
+        if column.name in MASKED_COLUMNS.get(feed.name, ()):
+            out.append(mask(column.identifier, F.col(column.name)).alias(column.name + MASKED_SUFFIX))
     id_column = {"subscribers": "id_number", "accounts": "holder_id_number"}.get(feed.name)
     if id_column is not None:
         age = _age_years(F.col(id_column), F.to_date(F.col(DT)))

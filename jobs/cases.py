@@ -23,6 +23,7 @@ from features.window import event_window
 from fraudgraph import contract as C
 from fraudgraph.config import Config
 from fraudgraph.lake import DT, Lake, partition_days, partition_path, write_partitions
+from ingestion.pseudonymise import MASKED_SUFFIX
 from jobs.features import window_days
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ def flagged_parties(scores: DataFrame, *, top_k: int, min_score: float) -> DataF
     """``id`` of the day's parties in their type's top ``top_k`` or scored at least ``min_score``."""
     flagged = (F.col("risk_rank") <= top_k) | (F.col("risk_score") >= min_score)
     return scores.where(flagged).select(vertex_of_type(F.col("entity_type"), F.col(ENTITY)).alias("id"))
+
+
+def party_names(snapshot: DataFrame, column: str, kind: int, entity_type: str) -> DataFrame:
+    """``id, entity_type, entity_token, masked`` of a snapshot's parties (masked null in a lake from before masks)."""
+    masked = column + MASKED_SUFFIX
+    return snapshot.select(
+        G.vertex(kind, column).alias("id"), F.lit(entity_type).alias("entity_type"), F.col(column).alias(ENTITY),
+        (F.col(masked) if masked in snapshot.columns else F.lit(None).cast("string")).alias("masked"),
+    )
 
 
 def previous_members(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame | None:
@@ -67,11 +77,8 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     accounts = lake.read_clean_snapshot(spark, C.ACCOUNTS, day)
     ties = case_ties(window, transactions, subscribers, accounts, flagged, params=cfg.graph).cache()
     members = clusters(flagged, ties, max_members=cfg.cases.max_members, max_linked=cfg.cases.max_linked).cache()
-    names = subscribers.select(
-        G.vertex(G.NUMBER, "msisdn").alias("id"), F.lit(C.MSISDN).alias("entity_type"), F.col("msisdn").alias(ENTITY)
-    ).unionByName(
-        accounts.select(G.vertex(G.ACCOUNT, "account_id").alias("id"), F.lit(C.ACCOUNT).alias("entity_type"),
-                        F.col("account_id").alias(ENTITY))
+    names = party_names(subscribers, "msisdn", G.NUMBER, C.MSISDN).unionByName(
+        party_names(accounts, "account_id", G.ACCOUNT, C.ACCOUNT)
     ).where(F.col(ENTITY).isNotNull()).dropDuplicates(["id"])
     cases, membership, gone = build_cases(
         members, ties, scores, names, previous_members(spark, lake, day), day=day, max_transfers=cfg.cases.max_transfers

@@ -178,7 +178,8 @@ def test_a_case_holds_its_members_evidence_and_typology(spark):
     members = clusters(spark.createDataFrame([(vid[n],) for n in flagged], "id long"), ties_df, max_members=50, max_linked=10)
     parties = [n for n in names_ if n[0] in "na"]
     names_df = spark.createDataFrame(
-        [(vid[n], "msisdn" if n[0] == "n" else "account", f"tok-{n}") for n in parties], "id long, entity_type string, entity_token string"
+        [(vid[n], "msisdn" if n[0] == "n" else "account", f"tok-{n}", f"138****000{n[1]}") for n in parties],
+        "id long, entity_type string, entity_token string, masked string",
     )
     scores = spark.createDataFrame(
         [("msisdn" if n[0] == "n" else "account", f"tok-{n}", 0.9 - i / 100, i + 1, [f"reason {n}"]) for i, n in enumerate(flagged)],
@@ -196,6 +197,7 @@ def test_a_case_holds_its_members_evidence_and_typology(spark):
     assert ring["max_risk"] == pytest.approx(0.9) and ring["risk"] == pytest.approx(1 - 0.1 * 0.11 * 0.12 * 0.13 * 0.14)
     assert lone["risk"] == pytest.approx(lone["max_risk"]) and [m["role"] for m in ring["members"]][:5] == ["flagged"] * 5
     assert ring["members"][0]["entity_token"] == "tok-n1" and ring["members"][0]["reasons"] == ["reason n1"]
+    assert ring["members"][0]["masked"] == "138****0001"
     assert len(ring["edges"]) == 7 and gone.count() == 0
     by_token = {r["entity_token"]: r["case_id"] for r in membership.collect()}
     assert by_token["tok-a8"] == by_token["tok-n1"] == ring["case_id"] and by_token["tok-n4"] == lone["case_id"]

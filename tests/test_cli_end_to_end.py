@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -58,6 +59,9 @@ def test_daily_run_scores_known_fraud_far_above_the_base_rate_and_reruns_identic
     assert case_rows["case_id"].is_unique and sorted(case_rows["case_rank"]) == list(range(1, len(case_rows) + 1))
     assert set(case_rows["typology"]) <= {"sim_farm", "mule_chain", "call_centre", "mixed", "single", "other"}
     flagged = {m["entity_token"] for members in case_rows["members"] for m in members if m["role"] == "flagged"}
+    # Cases show masked numbers, never raw ones: the flagged numbers are subscribers, whose masks ingestion kept.
+    numbers = [m for members in case_rows["members"] for m in members if m["role"] == "flagged" and m["entity_type"] == "msisdn"]
+    assert numbers and all(re.fullmatch(r"1[3-9]\d\*{4}\d{4}", m["masked"]) for m in numbers)
     scored = pd.read_parquet(first["score"]["scores"])
     in_case = scored[scored["entity_token"].isin(flagged)]
     assert len(in_case) == len(flagged) and set(in_case["cluster_id"]) <= set(case_rows["case_id"])

@@ -61,5 +61,6 @@ def test_subscribers_keep_age_band_not_birth_date(spark):
     out = clean_feed(raw, SUBSCRIBERS, key=KEY, amount_ceiling=1e7)
     got = sorted(((r["plan_type"], r["age_band"], r["is_minor"], r["reason"]) for r in out.collect()), key=str)
     assert got == [("postpaid", "45_59", False, None), ("postpaid", None, None, None), ("prepaid", "under_18", True, None)]
+    assert sorted(r["msisdn_masked"] for r in out.collect()) == ["138****8000", "138****8001", "138****8002"]
     text = " ".join(str(v) for r in out.collect() for v in r)
     assert "20100101" not in text and "19700101" not in text and "13800138000" not in text
