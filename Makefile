@@ -11,7 +11,7 @@ DEMO_WORLD := demo/world
 DEMO_LAKE := demo/lake
 DEMO_DATE := 2026-03-28
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ demo: $(BIN)/.installed
 # Two test processes, each with its own local Spark session: most of a test's time is the driver
 # planning and scheduling tiny jobs, so two overlap well on two cores. A file stays on one process
 # (its module fixtures, e.g. a simulated world, are built once).
-test: $(BIN)/.installed
+test: $(BIN)/.installed chromium
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The analysts' report is tested in a real headless browser: Debian's chromium, installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -48,7 +48,11 @@ CASE_COLUMNS = (
     "bridges", "co_targeting", "first_time", "last_time", "members", "transfers", "edges",
 )
 MAX_MEMBER_RISK = 0.999
-_ROLE_ORDER = F.when(F.col("role") == FLAGGED, 0).when(F.col("role") == CONNECTOR, 2).otherwise(1)
+
+
+def _role_order() -> Column:
+    """Flagged members first, then linked, then connectors (a function: columns need an active session)."""
+    return F.when(F.col("role") == FLAGGED, 0).when(F.col("role") == CONNECTOR, 2).otherwise(1)
 
 
 def _count(condition: Column) -> Column:
@@ -79,7 +83,7 @@ def build_cases(
     ids, gone = assign_case_ids(named.select(CLUSTER, ENTITY), previous, day=day)
     ids = ids.cache()
     member = F.struct(
-        _ROLE_ORDER.alias("_order"), (-F.coalesce(F.col("risk_score"), F.lit(-1.0))).alias("_risk"),
+        _role_order().alias("_order"), (-F.coalesce(F.col("risk_score"), F.lit(-1.0))).alias("_risk"),
         F.col("id").cast("string").alias("id"), "kind", "role", "entity_type", F.col(ENTITY).alias("entity_token"), "masked",
         "risk_score", "risk_rank", "reasons", "centrality", "ties",
     )

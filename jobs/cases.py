@@ -1,7 +1,8 @@
 """The day's cases: flagged parties grouped through strong ties, with lasting ids, written to ``LAKE/cases/dt=D``.
 
 Run by ``fraud score`` after the scores are written; it then fills the score
-rows' ``cluster_id`` with the case id of each member.
+rows' ``cluster_id`` with the case id of each member and writes the analysts'
+report (``LAKE/reports/dt=D/cases/``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pyspark.sql import functions as F
 from cases.assemble import build_cases
 from cases.clusters import clusters
 from cases.identity import CASE_ID, FIRST_SEEN
+from cases.report import write_report
 from cases.ties import case_ties
 from features import graphs as G
 from features.common import ENTITY
@@ -100,7 +102,8 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     quiet = sorted(r[CASE_ID] for r in gone.collect())  # earlier cases: bounded by the flagged parties of a day
     diff = {"date": day.isoformat(), "cases": sum(changes.values()), "changes": changes, "gone_quiet": quiet}
     (target / DIFF_FILE).write_text(json.dumps(diff, indent=2) + "\n", encoding="utf-8")
+    report = write_report(lake, day)
     for frame in (scores, flagged, ties, members):
         frame.unpersist()
     log.info("cases of %s: %s", day, diff)
-    return {"path": str(target), **diff}
+    return {"path": str(target), "report": str(report), **diff}

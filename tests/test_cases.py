@@ -155,20 +155,22 @@ def test_case_ids_survive_a_ring_that_grows_one_that_splits_and_a_merge(spark):
     assert {r["case_id"] for r in gone3.collect()} == {second["x3"]["case_id"]}
 
 
-def test_a_case_holds_its_members_evidence_and_typology(spark):
-    import datetime as dt_
+RING_START = dt.datetime(2026, 3, 1, 10)
 
+
+def ring_cases(spark, day=dt.date(2026, 3, 2)):
+    """Two cases built from hand-made ties: a SIM farm with a mule chain, and a lone flagged number."""
     from cases.assemble import build_cases
 
     # A SIM farm (n1-n3 on handset d1) whose accounts a1 -> a2 forward money paid in by two victims.
     names_ = {"n1", "n2", "n3", "n4", "a1", "a2", "a8", "a9", "d1"}
     vid = ids_of(spark, names_)
-    t0 = dt_.datetime(2026, 3, 1, 10)
+    t0 = RING_START
     ties = [
         ("n1", "d1", "number_device", None, None, None), ("n2", "d1", "number_device", None, None, None),
         ("n3", "d1", "number_device", None, None, None), ("a1", "n1", "account_number", None, None, None),
-        ("a8", "a1", "money", 1, 5000.0, t0), ("a9", "a1", "money", 2, 3000.0, t0 + dt_.timedelta(hours=2)),
-        ("a1", "a2", "money", 1, 7900.0, t0 + dt_.timedelta(hours=3)),
+        ("a8", "a1", "money", 1, 5000.0, t0), ("a9", "a1", "money", 2, 3000.0, t0 + dt.timedelta(hours=2)),
+        ("a1", "a2", "money", 1, 7900.0, t0 + dt.timedelta(hours=3)),
     ]
     ties_df = spark.createDataFrame(
         [(vid[s], vid[d], t, n, a, w, w) for s, d, t, n, a, w in ties],
@@ -185,7 +187,12 @@ def test_a_case_holds_its_members_evidence_and_typology(spark):
         [("msisdn" if n[0] == "n" else "account", f"tok-{n}", 0.9 - i / 100, i + 1, [f"reason {n}"]) for i, n in enumerate(flagged)],
         "entity_type string, entity_token string, risk_score double, risk_rank int, reasons array<string>",
     )
-    cases, membership, gone = build_cases(members, ties_df, scores, names_df, None, day=dt_.date(2026, 3, 2), max_transfers=2)
+    return build_cases(members, ties_df, scores, names_df, None, day=day, max_transfers=2)
+
+
+def test_a_case_holds_its_members_evidence_and_typology(spark):
+    cases, membership, gone = ring_cases(spark)
+    t0 = RING_START
     rows = {r["flagged_numbers"] + r["flagged_accounts"]: r.asDict(recursive=True) for r in cases.collect()}
     ring, lone = rows[5], rows[1]
     assert ring["typology"] == "mixed"  # a SIM farm and a mule chain at once
@@ -193,7 +200,7 @@ def test_a_case_holds_its_members_evidence_and_typology(spark):
     assert (ring["shared_handsets"], ring["linked"], ring["victims"], ring["loss"]) == (1, 2, 2, 8000.0)
     assert [t["amount"] for t in ring["transfers"]] == [7900.0, 5000.0]  # largest first, at most max_transfers
     assert ring["transfers"][0]["src"] == "tok-a1" and ring["transfers"][0]["dst"] == "tok-a2"
-    assert ring["first_time"] == t0 and ring["last_time"] == t0 + dt_.timedelta(hours=3)
+    assert ring["first_time"] == t0 and ring["last_time"] == t0 + dt.timedelta(hours=3)
     assert ring["max_risk"] == pytest.approx(0.9) and ring["risk"] == pytest.approx(1 - 0.1 * 0.11 * 0.12 * 0.13 * 0.14)
     assert lone["risk"] == pytest.approx(lone["max_risk"]) and [m["role"] for m in ring["members"]][:5] == ["flagged"] * 5
     assert ring["members"][0]["entity_token"] == "tok-n1" and ring["members"][0]["reasons"] == ["reason n1"]
