@@ -22,6 +22,10 @@ table's size times a small bound:
 
 Counterparties outside the bank's snapshot (other banks, ATM terminals) are
 graph nodes: they have degrees and can close a cycle, but get no row.
+
+:func:`account_features` reads no label. :func:`known_fraud_features` is the
+one function here that takes known fraud accounts (seeds), and none of its
+values reads the row's own seed flag.
 """
 
 from __future__ import annotations
@@ -135,6 +139,10 @@ NETWORK_FEATURES = (
 )
 
 ACCOUNT_FEATURES = FLOW_FEATURES + NETWORK_FEATURES
+
+# Seeded with known fraud accounts by :func:`known_fraud_features`; never part of ACCOUNT_FEATURES.
+KNOWN_FRAUD_FEATURES = ("known_fraud_peers", "known_fraud_share", "known_fraud_triangles")
+KNOWN_FRAUD_TXN_COLUMNS = ("src_account", "dst_account", "channel")
 
 # Internal node / edge column names of the pair graph.
 SRC = "src"
@@ -564,23 +572,21 @@ def _payee_features(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
     )
 
 
-def _triangles(neighbours_df: DataFrame) -> DataFrame:
-    """Undirected triangles through each node, its clustering and how densely it is tied to its peers.
+def _degrees(neighbours_df: DataFrame) -> DataFrame:
+    """``ENTITY, deg``: distinct money neighbours per node with at least one."""
+    return neighbours_df.groupBy(ENTITY).agg(F.count("*").alias("deg"))
 
-    Output, one row per node with a money neighbour: ``triangles``,
-    ``clustering`` (triangles / pairs of its neighbours, null with fewer than
-    two neighbours),
-    ``max_common_counterparties`` (most neighbours it shares with any one
-    neighbour) and ``triangle_peers`` (neighbours it shares at least one
-    neighbour with).
+
+def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame) -> DataFrame:
+    """Every undirected triangle of the neighbour graph exactly once: ``u, v, w`` (its three nodes).
 
     Each undirected edge is oriented from the lower to the higher (degree,
     token) end, so a triangle is listed exactly once as two edges leaving its
-    lowest node plus a closing edge, and no node expands more than about
-    sqrt(edges) wedges (the usual bound of degree-ordered triangle listing).
+    lowest node ``u`` plus a closing edge ``v - w`` (``v < w``), and no node
+    expands more than about sqrt(edges) wedges (the usual bound of
+    degree-ordered triangle listing).
     """
-    degree = neighbours_df.groupBy(ENTITY).agg(F.count("*").alias("deg"))
-    ranked = degree.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
+    ranked = degree_df.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
     oriented = (
         neighbours_df.join(ranked, on=ENTITY, how="inner")
         .join(
@@ -594,11 +600,25 @@ def _triangles(neighbours_df: DataFrame) -> DataFrame:
     wedges = oriented.join(oriented.select("u", F.col("v").alias("w")), on="u", how="inner").where(
         F.col("v") < F.col("w")
     )
-    closed = wedges.join(
+    return wedges.join(
         neighbours_df.select(F.col(ENTITY).alias("v"), F.col("peer").alias("w")),
         on=["v", "w"],
         how="left_semi",
-    )
+    ).select("u", "v", "w")
+
+
+def _triangles(neighbours_df: DataFrame) -> DataFrame:
+    """Undirected triangles through each node, its clustering and how densely it is tied to its peers.
+
+    Output, one row per node with a money neighbour: ``triangles``,
+    ``clustering`` (triangles / pairs of its neighbours, null with fewer than
+    two neighbours),
+    ``max_common_counterparties`` (most neighbours it shares with any one
+    neighbour) and ``triangle_peers`` (neighbours it shares at least one
+    neighbour with). Triangles are listed by :func:`_closed_triangles`.
+    """
+    degree = _degrees(neighbours_df)
+    closed = _closed_triangles(neighbours_df, degree)
     # Each triangle supports its three edges; an edge's support is the neighbours its ends share.
     edge_support = (
         closed.select(
@@ -755,4 +775,70 @@ def account_features(
         .withColumn("out_atm_share", safe_ratio(F.col("out_atm_amount"), F.col("out_amount")))
         .withColumn("pass_through_ratio", safe_ratio(F.col("out_amount"), F.col("in_amount")))
         .select(ENTITY, *ACCOUNT_FEATURES)
+    )
+
+
+def known_fraud_features(transactions_df: DataFrame, seeds_df: DataFrame) -> DataFrame:
+    """How close each node of the money graph sits to known fraud accounts (the seeds).
+
+    ``seeds_df``: ``entity_token`` of the known fraud accounts (nulls and
+    repeats ignored; a seed that is no graph node changes nothing). The
+    graph is :func:`account_features`' pair graph over the transactions as
+    given (no window is applied): one undirected edge per pair with a
+    non-ATM transfer; self-transfers and rows with a null end are no edge.
+
+    Output: ``entity_token`` then :data:`KNOWN_FRAUD_FEATURES`, one row per
+    node with a money neighbour, nodes outside the bank's snapshot included
+    (join the rows you describe). A node with no money neighbour gets no
+    row; read it as 0, null, 0.
+
+    - ``known_fraud_peers``: money neighbours that are seeds;
+    - ``known_fraud_share``: that over its money neighbours;
+    - ``known_fraud_triangles``: triangles through the node in which at
+      least one of the two other corners is a seed.
+
+    Leave-self-out by construction: no value reads the node's own seed
+    flag (a node is never its own neighbour nor another corner of its
+    triangles), so a seed and a non-seed with the same neighbourhood get the
+    same values, and a labelled row's label never enters its own features.
+    """
+    require_columns(transactions_df, KNOWN_FRAUD_TXN_COLUMNS, "known_fraud_features transactions")
+    require_columns(seeds_df, (ENTITY,), "known_fraud_features seeds")
+    # Labelled accounts are few next to the graph: broadcast them to every join that flags seeds.
+    seeds = F.broadcast(seeds_df.where(F.col(ENTITY).isNotNull()).select(ENTITY).distinct())
+
+    def with_seed_flag(df: DataFrame, on: str, name: str) -> DataFrame:
+        flags = seeds.select(F.col(ENTITY).alias(on), F.lit(1).alias(name))
+        return df.join(flags, on=on, how="left").fillna(0, subset=[name])
+
+    edges, _ = _pair_graph(transactions_df)
+    neighbours = _reuse(_neighbours(edges))
+    peers = _reuse(
+        with_seed_flag(neighbours, "peer", "peer_seed")
+        .groupBy(ENTITY)
+        .agg(F.count("*").alias("deg"), F.sum("peer_seed").alias("known_fraud_peers"))
+    )
+    closed = _closed_triangles(neighbours, peers)
+    for corner in ("u", "v", "w"):
+        closed = with_seed_flag(closed, corner, f"{corner}_seed")
+
+    def corner(node: str, other: str, third: str) -> Column:
+        return F.struct(
+            F.col(node).alias(ENTITY),
+            ((F.col(f"{other}_seed") + F.col(f"{third}_seed")) > 0).alias("has_seed"),
+        )
+
+    seeded_triangles = (
+        closed.select(
+            F.explode(F.array(corner("u", "v", "w"), corner("v", "u", "w"), corner("w", "u", "v"))).alias("c")
+        )
+        .where(F.col("c.has_seed"))
+        .groupBy(F.col(f"c.{ENTITY}").alias(ENTITY))
+        .agg(F.count("*").alias("known_fraud_triangles"))
+    )
+    return peers.join(seeded_triangles, on=ENTITY, how="left").select(
+        ENTITY,
+        "known_fraud_peers",
+        safe_ratio(F.col("known_fraud_peers"), F.col("deg")).alias("known_fraud_share"),
+        F.coalesce(F.col("known_fraud_triangles"), F.lit(0)).alias("known_fraud_triangles"),
     )

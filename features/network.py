@@ -9,7 +9,8 @@ turns them into per-entity features:
 - co-targeting: how many of a high-volume caller's callees other high-volume
   callers also dial, and with how many such callers it shares several callees;
 - neighbourhood: contacts' degrees, contacts and counterparties already
-  labelled fraud or mule;
+  labelled fraud or mule, and for accounts the share of such counterparties
+  and the money triangles they close (:func:`features.accounts.known_fraud_features`);
 - propagated risk: the share of known-fraud vertices one and two hops away in
   the joint graph (calls, SMS, money, identity links, money bridges), with a
   vertex's own label never counted (the two-hop walks that return to the
@@ -35,6 +36,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from features import graphs as G
+from features.accounts import known_fraud_features
 from features.common import ENTITY, require_columns, safe_ratio
 from features.graph_algos import connected_components
 from features.window import EventWindow, event_window
@@ -83,6 +85,8 @@ PHONE_NETWORK_FEATURES = (
 ACCOUNT_NETWORK_FEATURES = (
     "holder_numbers",
     "known_mule_counterparties",
+    "known_fraud_share",
+    "known_fraud_triangles",
     "bridge_callers",
     "bridge_payers",
     "bridge_payers_high_volume_caller",
@@ -96,7 +100,7 @@ COUNT_FEATURES = {
     "known_fraud_contacts", "co_target_callers", "co_target_max_overlap", "component_known_fraud",
     "bridge_payers", "bridge_accounts", "bridge_amount", "bridge_fresh_accounts", "holder_numbers",
     "known_mule_counterparties", "bridge_callers", "bridge_payers_high_volume_caller",
-    "bridge_payers_known_fraud_caller", "risk_1hop", "risk_2hop",
+    "bridge_payers_known_fraud_caller", "risk_1hop", "risk_2hop", "known_fraud_triangles",
 }
 _COMPONENT_ONE = {"component_size"}
 
@@ -107,21 +111,30 @@ class NetworkFeatures:
     accounts: DataFrame
 
 
+def _seed_labels(labels_df: DataFrame, kind: int, as_of: dt.date) -> DataFrame:
+    """The labels of ``kind``'s seeds (see :data:`SEED_LABELS`) reported on a day before ``as_of``."""
+    entity_type, labels = SEED_LABELS[kind]
+    return labels_df.where(
+        (F.col("entity_type") == entity_type)
+        & F.col("label").isin(list(labels))
+        & (F.to_date("reported_time") < F.lit(as_of))
+        & F.col("entity_id").isNotNull()
+    )
+
+
 def seeds_before(labels_df: DataFrame, *, as_of: dt.date) -> DataFrame:
     """Vertex ids (``id``) labelled fraud (numbers) or mule/fraud (accounts) on a day before ``as_of``."""
     require_columns(labels_df, LABELS, "seeds_before labels")
-    day = F.to_date("reported_time")
-    parts = []
-    for kind, (entity_type, labels) in SEED_LABELS.items():
-        parts.append(
-            labels_df.where(
-                (F.col("entity_type") == entity_type)
-                & F.col("label").isin(list(labels))
-                & (day < F.lit(as_of))
-                & F.col("entity_id").isNotNull()
-            ).select(G.vertex(kind, "entity_id").alias(ID))
-        )
+    parts = [
+        _seed_labels(labels_df, kind, as_of).select(G.vertex(kind, "entity_id").alias(ID)) for kind in SEED_LABELS
+    ]
     return parts[0].unionByName(parts[1]).distinct()
+
+
+def account_seeds_before(labels_df: DataFrame, *, as_of: dt.date) -> DataFrame:
+    """The accounts among :func:`seeds_before`'s seeds, as ``entity_token`` (one row each)."""
+    require_columns(labels_df, LABELS, "account_seeds_before labels")
+    return _seed_labels(labels_df, G.ACCOUNT, as_of).select(F.col("entity_id").alias(ENTITY)).distinct()
 
 
 def _to_tokens(rows: DataFrame, tokens: DataFrame, kind: int) -> DataFrame:
@@ -419,6 +432,19 @@ def _known_mule_counterparties(money: DataFrame, seeds: DataFrame) -> DataFrame:
     )
 
 
+def _known_fraud_money(transactions_df: DataFrame, account_seeds: DataFrame) -> DataFrame:
+    """``known_fraud_share`` and ``known_fraud_triangles`` per account vertex (``id``).
+
+    Their money neighbours are the account features' (pairs with a non-ATM
+    transfer); ``known_fraud_peers`` is left out, ``known_mule_counterparties``
+    already counts the seeded neighbours (ATM-only pairs included, which have
+    no labelled end in practice).
+    """
+    return known_fraud_features(transactions_df, account_seeds).select(
+        G.vertex(G.ACCOUNT, ENTITY).alias(ID), "known_fraud_share", "known_fraud_triangles"
+    )
+
+
 def network_features(
     calls_df: DataFrame,
     sms_df: DataFrame,
@@ -461,6 +487,7 @@ def network_features_of(
     base features describe; other numbers and accounts are neighbours, never
     rows). An entity with no edge of a kind has 0 for its counts, 1 for its
     component size (it is alone), and null for ratios whose denominator is 0.
+    The seeded features never read the entity's own label (its own seed flag).
     """
     as_of = window.as_of
     seeds = seeds_before(labels_df, as_of=as_of).cache()
@@ -508,7 +535,13 @@ def network_features_of(
     accounts = assemble(
         G.ACCOUNT,
         accounts_df.select("account_id"),
-        [account_identity, _known_mule_counterparties(money, seeds), components, bridge_accounts],
+        [
+            account_identity,
+            _known_mule_counterparties(money, seeds),
+            _known_fraud_money(transactions_df, account_seeds_before(labels_df, as_of=as_of)),
+            components,
+            bridge_accounts,
+        ],
         ACCOUNT_NETWORK_FEATURES,
     )
     return NetworkFeatures(phones=phones, accounts=accounts)

@@ -29,7 +29,8 @@ EXPOSURE_FEATURE_SETS: dict[str, tuple[str, ...]] = {
     C.MSISDN: PHONE_EXPOSURE_FEATURES,
     C.ACCOUNT: ACCOUNT_EXPOSURE_FEATURES,
 }
-FEATURE_SET_VERSION = "exposure-1"
+# known-fraud-1: the accounts' known_fraud_share and known_fraud_triangles (seeded money neighbourhood).
+FEATURE_SET_VERSION = "known-fraud-1"
 
 log = logging.getLogger(__name__)
 

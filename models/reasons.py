@@ -149,6 +149,8 @@ ACCOUNT_TEMPLATES: dict[str, str] = {
     "max_common_counterparties": "shares up to {v:.0f} counterparties with one of its counterparties",
     "triangle_peers": "shares counterparties with {v:.0f} of its counterparties",
     "known_mule_counterparties": "traded with {v:.0f} accounts already reported as mules",
+    "known_fraud_share": "{v:.0%} of its counterparties already reported as mules or fraud",
+    "known_fraud_triangles": "{v:.0f} money triangles with accounts already reported as mules or fraud",
     "bridge_callers": "{v:.0f} numbers called its payers shortly before they paid",
     "bridge_payers": "{v:.0f} payers paid it within hours of a call",
     "bridge_payers_high_volume_caller": "{v:.0f} payers paid within hours of a call from a high-volume caller",

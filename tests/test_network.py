@@ -136,6 +136,13 @@ def test_neighbourhood_and_known_fraud_contacts(ring):
     assert accounts["M2"]["known_mule_counterparties"] == 1  # M1; its own label is on the as-of day
     assert accounts["AV1"]["known_mule_counterparties"] == 1
     assert accounts["M1"]["known_mule_counterparties"] == 0
+    # Money neighbours (non-ATM pairs): M2 has AV3 and M1, AV1 has M1 and AN1, M1 has AV1, AV2 and M2.
+    columns = ("known_fraud_share", "known_fraud_triangles")
+    assert pick(accounts, "M2", columns) == (0.5, 0)
+    assert pick(accounts, "AV1", columns) == (0.5, 0)
+    assert pick(accounts, "M1", columns) == (0.0, 0)  # its own label never counts
+    assert pick(accounts, "AV3", columns) == (0.0, 0)  # M2's label is on the as-of day
+    assert pick(accounts, "ATM", columns) == (None, 0)  # no money neighbour: an ATM withdrawal is no edge
 
 
 def test_co_targeting(ring):
