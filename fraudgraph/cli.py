@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--member", help="only this member's token (default: the case's flagged members)")
     review.add_argument("--note", required=True, help="why: recorded with who and when")
 
+    reveal = sub.add_parser("reveal", help="the raw identifier behind a token, from the raw feeds; audited")
+    _add_io(reveal)
+    reveal.add_argument("token", help="a member's token (the case report's last column)")
+    reveal.add_argument("--reason", required=True, help="why: written to the append-only audit log with who and when")
+
     evaluate = sub.add_parser("evaluate", help="a day's scores against a simulated world's ground truth")
     evaluate.add_argument("--world", required=True, help="world folder written by fraud simulate")
     _add_io(evaluate, raw=False)
@@ -106,7 +111,7 @@ def _job(args: argparse.Namespace) -> dict:
     lake = Lake(args.lake or cfg.paths.lake)
     raw = Raw(getattr(args, "raw", None) or cfg.paths.raw)
     # Check everything cheap before a JVM starts.
-    key = pseudo_key() if args.command in ("ingest", "run", "evaluate") else b""
+    key = pseudo_key() if args.command in ("ingest", "run", "evaluate", "reveal") else b""
     days = {name: parse_day(getattr(args, name)) for name in ("first", "last", "as_of", "date") if getattr(args, name, None)}
     feeds = tuple(args.feeds) if getattr(args, "feeds", None) else None  # fraud ingest --feed
     if args.command in ("ingest", "run"):
@@ -131,6 +136,12 @@ def _job(args: argparse.Namespace) -> dict:
         from jobs.run import run_daily
 
         return run_daily(spark, cfg, raw=raw, lake=lake, day=days["date"], key=key)
+    if args.command == "reveal":
+        import getpass
+
+        from jobs.reveal import run_reveal
+
+        return run_reveal(spark, raw=raw, lake=lake, token=args.token, reason=args.reason, key=key, by=getpass.getuser())
     from jobs.evaluate import run_evaluate
 
     return run_evaluate(spark, cfg, world=Path(args.world), lake=lake, day=days["date"], key=key)
