@@ -6,9 +6,11 @@ The screenshot of a case page is kept as a test artefact in ``build/test-artifac
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,15 @@ def test_pages_load_without_script_errors_and_the_graph_draws_in_chromium(report
     shot.unlink(missing_ok=True)
     browse(index.parent / f"{ring}.html", f"--screenshot={shot}")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_the_cluster_review_notebook_opens_and_draws_a_case(report, tmp_path):
+    lake, ring, _index = report
+    env = {**os.environ, "FRAUD_LAKE": str(lake.root), "FRAUD_FIGURE": str(tmp_path / "case.png")}
+    notebook = PROJECT_ROOT / "notebooks" / "cluster_review.py"
+    done = subprocess.run([sys.executable, str(notebook)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"== case {ring} of {DAY}: rank 1 of 2, mixed" in done.stdout
+    assert "verdict: confirmed by ana" in done.stdout and "138****0001" in done.stdout and "7900.0" in done.stdout
+    assert "figure:" in done.stdout and "(8 members, 7 ties)" in done.stdout
+    assert (tmp_path / "case.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
