@@ -162,3 +162,41 @@ def build_cases(
         .select("entity_type", ENTITY, CASE_ID)
     )
     return cases, membership, gone
+
+
+def case_sources(
+    membership: DataFrame, calls: DataFrame, exposed: DataFrame, sources: DataFrame, *, people: int, top: int = 3
+) -> DataFrame:
+    """``case_id, leak_sources``: the leak sources the case's numbers dial from, most contacts first.
+
+    ``membership``: the members' case ids (:func:`build_cases`); ``calls``: the window's keyed calls (``src``,
+    ``dst`` vertex ids); ``exposed``: ``features.exposure.memberships`` (number ``id``, ``source_id``);
+    ``sources``: the leak-source snapshot (``source_id, name, source_type``); ``people``: the subscribers.
+    Per source: the case's callees it holds, their share of the case's callees, and the lift of that share
+    over the source's share of all subscribers.
+    """
+    callers = membership.where(F.col("entity_type") == "msisdn").select(
+        CASE_ID, G.vertex(G.NUMBER, ENTITY).alias(G.SRC)
+    )
+    callees = calls.select(G.SRC, G.DST).join(callers, on=G.SRC).select(CASE_ID, F.col(G.DST).alias("id")).distinct().cache()
+    totals = callees.groupBy(CASE_ID).agg(F.count(F.lit(1)).alias("_callees"))
+    size = exposed.groupBy("source_id").agg(F.countDistinct("id").alias("_size"))
+    named = sources.select("source_id", "name", "source_type")
+    found = (
+        callees.join(exposed.select("id", "source_id"), on="id")
+        .groupBy(CASE_ID, "source_id")
+        .agg(F.count(F.lit(1)).alias("contacts"))
+        .join(totals, on=CASE_ID)
+        .join(size, on="source_id")
+        .join(named, on="source_id", how="left")
+        .withColumn("share", F.col("contacts") / F.col("_callees"))
+        .withColumn("lift", F.col("share") / (F.col("_size") / F.lit(max(people, 1))))
+    )
+    ranked = F.struct(
+        (-F.col("contacts")).alias("_contacts"), "source_id", "name", "source_type", "contacts", "share", "lift"
+    )
+    return found.groupBy(CASE_ID).agg(
+        F.slice(F.transform(F.sort_array(F.collect_list(ranked)), lambda s: s.dropFields("_contacts")), 1, top).alias(
+            "leak_sources"
+        )
+    )

@@ -266,7 +266,19 @@ def case_page(case: dict[str, Any], day: dt.date, status: dict[str, Any] | None)
         '<div><h2>Selected member</h2><div id="panel" class="muted">click a member of the graph</div></div></div>'
         "<h2>Members</h2><table><thead><tr><th>member</th><th>role</th><th>score</th><th>rank</th><th>reasons</th>"
         f"<th>token (for fraud review --member)</th></tr></thead><tbody>{member_rows}</tbody></table>"
-        "<h2>Money paths</h2>"
+        "<h2>Leak sources its numbers dial from</h2>"
+        + (
+            "<table><thead><tr><th>source</th><th>type</th><th>callees in it</th><th>share of callees</th>"
+            "<th>lift over all subscribers</th></tr></thead><tbody>"
+            + "".join(
+                f"<tr><td>{_e(x.get('name') or x['source_id'])}</td><td>{_e((x.get('source_type') or '').replace('_', ' '))}</td>"
+                f'<td class="n">{x["contacts"]}</td><td class="n">{x["share"]:.0%}</td><td class="n">{x["lift"]:.1f}</td></tr>'
+                for x in case.get("leak_sources") or []
+            )
+            + "</tbody></table>"
+            if case.get("leak_sources") else '<p class="muted">none of its callees is in a known leak source</p>'
+        )
+        + "<h2>Money paths</h2>"
         + (
             "<table><thead><tr><th>from</th><th>to</th><th>amount</th><th>transfers</th><th>first</th><th>last</th></tr></thead>"
             f"<tbody>{transfer_rows}</tbody></table>" if transfer_rows else '<p class="muted">no transfer inside this case</p>'

@@ -14,19 +14,20 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cases.assemble import build_cases
+from cases.assemble import build_cases, case_sources
 from cases.clusters import clusters
 from cases.identity import CASE_ID, FIRST_SEEN
 from cases.report import write_report
 from cases.ties import case_ties
 from features import graphs as G
 from features.common import ENTITY
+from features.exposure import memberships
 from features.window import event_window
 from fraudgraph import contract as C
 from fraudgraph.config import Config
 from fraudgraph.lake import DT, Lake, partition_days, partition_path, write_partitions
 from ingestion.pseudonymise import MASKED_SUFFIX
-from jobs.features import window_days
+from jobs.features import exposures_until, sources_on, window_days
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,15 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     ).where(F.col(ENTITY).isNotNull()).dropDuplicates(["id"])
     cases, membership, gone = build_cases(
         members, ties, scores, names, previous_members(spark, lake, day), day=day, max_transfers=cfg.cases.max_transfers
+    )
+    membership = membership.cache()
+    # The leak sources each case's numbers dial from: the evidence of how the ring finds its victims.
+    sources = case_sources(
+        membership, window.calls, memberships(exposures_until(spark, lake, day), subscribers, as_of=day),
+        sources_on(spark, lake, day), people=subscribers.count(),
+    )
+    cases = cases.join(sources, on=CASE_ID, how="left").withColumn(
+        "leak_sources", F.coalesce(F.col("leak_sources"), F.array().cast(sources.schema["leak_sources"].dataType))
     )
     write_partitions(cases.withColumn(DT, F.lit(day.isoformat())), lake.cases, days=[day.isoformat()])
     target = partition_path(lake.cases, day)

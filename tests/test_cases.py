@@ -208,3 +208,27 @@ def test_a_case_holds_its_members_evidence_and_typology(spark):
     assert len(ring["edges"]) == 7 and gone.count() == 0
     by_token = {r["entity_token"]: r["case_id"] for r in membership.collect()}
     assert by_token["tok-a8"] == by_token["tok-n1"] == ring["case_id"] and by_token["tok-n4"] == lone["case_id"]
+
+
+def test_the_leak_sources_a_case_dials_from_are_ranked_with_their_lift(spark):
+    from cases.assemble import case_sources
+
+    vid = ids_of(spark, {"n1", "n2", "n3", *[f"n{i}" for i in range(10, 30)]})
+    membership = spark.createDataFrame([("msisdn", "n1", "C1"), ("msisdn", "n2", "C1"), ("account", "a1", "C1"),
+                                        ("msisdn", "n3", "C2")], "entity_type string, entity_token string, case_id string")
+    # The ring calls n10-n19; eight of them are in the courier leak, which holds 10 of 100 subscribers.
+    calls = [(vid["n1"], vid[f"n{i}"]) for i in range(10, 15)] + [(vid["n2"], vid[f"n{i}"]) for i in range(13, 20)]
+    calls += [(vid["n3"], vid["n25"])]
+    exposed = [(vid[f"n{i}"], "courier") for i in list(range(10, 18)) + [25, 26]] + [(vid["n10"], "hotel")]
+    sources = spark.createDataFrame([("courier", "Courier waybills", "breach"), ("hotel", "Hotel bookings", "breach")],
+                                    "source_id string, name string, source_type string")
+    rows = case_sources(
+        membership, spark.createDataFrame(calls, "src long, dst long"),
+        spark.createDataFrame(exposed, "id long, source_id string"), sources, people=100,
+    ).collect()
+    found = {r["case_id"]: [s.asDict() for s in r["leak_sources"]] for r in rows}
+    courier, hotel = found["C1"]
+    assert (courier["name"], courier["contacts"], courier["share"]) == ("Courier waybills", 8, 0.8)
+    assert courier["lift"] == pytest.approx(0.8 / (10 / 100))
+    assert (hotel["source_id"], hotel["contacts"]) == ("hotel", 1)
+    assert [s["contacts"] for s in found["C2"]] == [1]
