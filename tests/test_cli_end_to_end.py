@@ -19,7 +19,7 @@ DAY = "2026-03-21"
 
 def fraud(*args: str, env: dict[str, str]) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "fraudgraph.cli", *args], capture_output=True, text=True, env=env, timeout=1500
+        [sys.executable, "-m", "fraudgraph.cli", *args], capture_output=True, text=True, env=env, timeout=2700
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
