@@ -11,6 +11,7 @@ from fraudgraph.config import SparkConf
 
 # Contract times are local China time without a zone.
 SESSION_TIME_ZONE = "Asia/Shanghai"
+MAX_PLAN_STRING = 1 << 20
 
 # JVM options put before the configured ones (which can override them). A whole `fraud run` plans
 # hundreds of queries in one JVM, and Spark compiles a class for each: the default 240 MB code cache
@@ -40,6 +41,9 @@ def build_session(conf: SparkConf, *, extra: dict[str, str] | None = None) -> Sp
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
         .config("spark.sql.parquet.compression.codec", "zstd")
         .config("spark.ui.showConsoleProgress", "false")
+        # Spark renders every query's plan as text for its listeners; iterative jobs (connected components)
+        # make plans whose text alone can exhaust the driver's heap. Past this length it is cut.
+        .config("spark.sql.maxPlanStringLength", str(MAX_PLAN_STRING))
     )
     settings = {**conf.extra, **(extra or {})}
     for side in ("driver", "executor"):

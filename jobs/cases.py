@@ -79,7 +79,8 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     subscribers = lake.read_clean_snapshot(spark, C.SUBSCRIBERS, day)
     accounts = lake.read_clean_snapshot(spark, C.ACCOUNTS, day)
     ties = case_ties(window, transactions, subscribers, accounts, flagged, params=cfg.graph).cache()
-    members = clusters(flagged, ties, max_members=cfg.cases.max_members, max_linked=cfg.cases.max_linked).cache()
+    # Materialised with its lineage cut: the components' iterations make a long plan that every reader repeats.
+    members = clusters(flagged, ties, max_members=cfg.cases.max_members, max_linked=cfg.cases.max_linked).localCheckpoint()
     names = party_names(subscribers, "msisdn", G.NUMBER, C.MSISDN).unionByName(
         party_names(accounts, "account_id", G.ACCOUNT, C.ACCOUNT)
     ).where(F.col(ENTITY).isNotNull()).dropDuplicates(["id"])
@@ -95,6 +96,7 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     cases = cases.join(sources, on=CASE_ID, how="left").withColumn(
         "leak_sources", F.coalesce(F.col("leak_sources"), F.array().cast(sources.schema["leak_sources"].dataType))
     )
+    cases = cases.localCheckpoint()  # the scores are rewritten below from the same plan's inputs
     write_partitions(cases.withColumn(DT, F.lit(day.isoformat())), lake.cases, days=[day.isoformat()])
     target = partition_path(lake.cases, day)
     if not target.is_dir():  # nothing flagged: an empty partition that still has the columns
@@ -113,7 +115,7 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     diff = {"date": day.isoformat(), "cases": sum(changes.values()), "changes": changes, "gone_quiet": quiet}
     (target / DIFF_FILE).write_text(json.dumps(diff, indent=2) + "\n", encoding="utf-8")
     report = write_report(lake, day)
-    for frame in (scores, flagged, ties, members):
+    for frame in (scores, flagged, ties):
         frame.unpersist()
     log.info("cases of %s: %s", day, diff)
     return {"path": str(target), "report": str(report), **diff}
