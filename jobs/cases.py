@@ -106,7 +106,7 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     with_cases = (
         scores.drop("cluster_id")
         .join(membership.withColumnRenamed(CASE_ID, "cluster_id"), on=["entity_type", ENTITY], how="left")
-        .select(*[c for c in spark.read.parquet(str(scores_dir)).columns])
+        .select(*scores.columns)
         .localCheckpoint()
     )
     write_partitions(with_cases.withColumn(DT, F.lit(day.isoformat())), lake.scores, days=[day.isoformat()])
