@@ -35,7 +35,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from features.common import ENTITY, count_if, require_columns, safe_ratio
+from features.common import ENTITY, count_if, cut_lineage, require_columns, safe_ratio
 
 TXN_COLUMNS = ("src_account", "dst_account", "amount", "txn_time", "channel")
 ACCOUNT_COLUMNS = ("account_id", "holder_id_number", "bound_msisdn", "open_date", "account_type")
@@ -151,8 +151,8 @@ NODE = "node"
 
 
 def _reuse(df: DataFrame) -> DataFrame:
-    """Materialise ``df`` on first use and cut its lineage (no checkpoint folder needed)."""
-    return df.localCheckpoint(eager=False)
+    """Materialise ``df`` on first use and cut its lineage."""
+    return cut_lineage(df, eager=False)
 
 
 def _cv(values: Column) -> Column:

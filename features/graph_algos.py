@@ -18,12 +18,10 @@ Shared conventions:
 
 Iterative state is persisted every iteration and the previous state released
 once the new one is materialised. Every ``checkpoint_every`` iterations, and
-once on return, the lineage is cut with ``DataFrame.localCheckpoint``. Local
-rather than reliable checkpoints: they need no checkpoint directory and write
-nothing to shared storage, which suits a daily batch job that is retried
-whole. The price is that losing an executor holding checkpointed blocks fails
-the job instead of recomputing them. Checkpointed blocks are freed when the
-driver garbage-collects the frame that holds them.
+once on return, the lineage is cut (:func:`features.common.cut_lineage`): local
+checkpoints on one machine, reliable ones in the session's checkpoint folder
+on a cluster, where an executor can be lost. Checkpointed data is freed when
+the driver garbage-collects the frame that holds it.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from features.common import require_columns
+from features.common import cut_lineage, require_columns
 
 ID = "id"
 SRC = "src"
@@ -89,7 +87,7 @@ def _vertex_ids(clean_edges_df: DataFrame, vertices_df: DataFrame | None) -> Dat
 
 def _cut_lineage(df: DataFrame) -> DataFrame:
     """A checkpointed copy of a persisted frame (read from its cache), and the cache released."""
-    checkpointed = df.localCheckpoint(eager=True)
+    checkpointed = cut_lineage(df)
     df.unpersist()
     return checkpointed
 

@@ -105,7 +105,7 @@ def _simulate(args: argparse.Namespace) -> dict:
 def _job(args: argparse.Namespace) -> dict:
     from fraudgraph.config import load_config, pseudo_key
     from fraudgraph.lake import Lake, Raw, parse_day
-    from fraudgraph.spark import build_session
+    from fraudgraph.spark import build_session, release_checkpoints
 
     cfg = load_config(args.conf)
     lake = Lake(args.lake or cfg.paths.lake)
@@ -120,31 +120,34 @@ def _job(args: argparse.Namespace) -> dict:
         for name in feeds_to_read(feeds):
             raw.days(FEEDS[name])
     spark = build_session(cfg.spark)
-    if args.command == "ingest":
-        from jobs.ingest import run_ingest
+    try:
+        if args.command == "ingest":
+            from jobs.ingest import run_ingest
 
-        return run_ingest(spark, cfg, raw=raw, lake=lake, first=days["first"], last=days["last"], key=key, feeds=feeds)
-    if args.command == "train":
-        from jobs.train import run_train
+            return run_ingest(spark, cfg, raw=raw, lake=lake, first=days["first"], last=days["last"], key=key, feeds=feeds)
+        if args.command == "train":
+            from jobs.train import run_train
 
-        return run_train(spark, cfg, lake=lake, as_of=days["as_of"])
-    if args.command == "score":
-        from jobs.score import run_score
+            return run_train(spark, cfg, lake=lake, as_of=days["as_of"])
+        if args.command == "score":
+            from jobs.score import run_score
 
-        return run_score(spark, cfg, lake=lake, day=days["date"])
-    if args.command == "run":
-        from jobs.run import run_daily
+            return run_score(spark, cfg, lake=lake, day=days["date"])
+        if args.command == "run":
+            from jobs.run import run_daily
 
-        return run_daily(spark, cfg, raw=raw, lake=lake, day=days["date"], key=key)
-    if args.command == "reveal":
-        import getpass
+            return run_daily(spark, cfg, raw=raw, lake=lake, day=days["date"], key=key)
+        if args.command == "reveal":
+            import getpass
 
-        from jobs.reveal import run_reveal
+            from jobs.reveal import run_reveal
 
-        return run_reveal(spark, raw=raw, lake=lake, token=args.token, reason=args.reason, key=key, by=getpass.getuser())
-    from jobs.evaluate import run_evaluate
+            return run_reveal(spark, raw=raw, lake=lake, token=args.token, reason=args.reason, key=key, by=getpass.getuser())
+        from jobs.evaluate import run_evaluate
 
-    return run_evaluate(spark, cfg, world=Path(args.world), lake=lake, day=days["date"], key=key)
+        return run_evaluate(spark, cfg, world=Path(args.world), lake=lake, day=days["date"], key=key)
+    finally:
+        release_checkpoints(spark)
 
 
 def _registry(args: argparse.Namespace) -> dict:

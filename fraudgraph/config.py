@@ -40,6 +40,9 @@ class SparkConf:
     app_name: str
     shuffle_partitions: int
     driver_memory: str
+    # Reliable checkpoints under this folder (shared storage on a cluster: hdfs://, s3a://); empty: local
+    # checkpoints in the executors' block stores, which a lost executor turns into a failed job.
+    checkpoint_dir: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -205,7 +208,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     values = {}
     for name, fld in fields.items():
         if name not in data:
-            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            if fld.default is not dataclasses.MISSING or fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
                 continue
             raise FraudError(f"config: missing key {where}{name}")
         value = data[name]

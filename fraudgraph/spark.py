@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import os
+import shutil
 import sys
+import tempfile
+import zipfile
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -19,6 +25,11 @@ MAX_PLAN_STRING = 1 << 20
 # disabled"). The JVM also prints such warnings on stdout, where the `fraud` command writes its JSON
 # result: they go to stderr instead.
 JVM_OPTIONS = "-XX:ReservedCodeCacheSize=512m -Xlog:disable -Xlog:all=warning:stderr"
+
+# The project's packages that Python workers import (scoring in Arrow batches, the split of large clusters)
+# and what they import in turn. A cluster's executors do not have the project installed: the driver ships
+# them a zip of these. The simulator runs on the driver only.
+EXECUTOR_PACKAGES = ("fraudgraph", "features", "models", "cases", "ingestion", "jobs")
 
 
 def prepare_environment() -> None:
@@ -49,8 +60,37 @@ def build_session(conf: SparkConf, *, extra: dict[str, str] | None = None) -> Sp
     for side in ("driver", "executor"):
         key = f"spark.{side}.extraJavaOptions"
         settings[key] = f"{JVM_OPTIONS} {settings.get(key, '')}".strip()
+    if conf.checkpoint_dir:  # reliable checkpoints: each run's own subfolder, removed as its frames go
+        settings.setdefault("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
     for key, value in settings.items():
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if conf.checkpoint_dir:
+        spark.sparkContext.setCheckpointDir(conf.checkpoint_dir)
+    if not conf.master.startswith("local"):
+        spark.sparkContext.addPyFile(str(code_archive()))
     return spark
+
+
+def code_archive() -> Path:
+    """A zip of :data:`EXECUTOR_PACKAGES` as this interpreter imports them, removed when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="fraudgraph-code-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    target = folder / "fraudgraph_code.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in EXECUTOR_PACKAGES:
+            root = Path(importlib.import_module(name).__file__).parent
+            for file in sorted(root.rglob("*.py")):
+                archive.write(file, (Path(name) / file.relative_to(root)).as_posix())
+    return target
+
+
+def release_checkpoints(spark: SparkSession) -> None:
+    """Remove this session's reliable-checkpoint subfolder, if any (a daily job reads nothing back from it)."""
+    folder = spark.sparkContext.getCheckpointDir()
+    if not folder:
+        return
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(folder)
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)

@@ -20,7 +20,7 @@ from cases.identity import CASE_ID, FIRST_SEEN
 from cases.report import write_report
 from cases.ties import case_ties
 from features import graphs as G
-from features.common import ENTITY
+from features.common import ENTITY, cut_lineage
 from features.exposure import memberships
 from features.window import event_window
 from fraudgraph import contract as C
@@ -80,7 +80,7 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     accounts = lake.read_clean_snapshot(spark, C.ACCOUNTS, day)
     ties = case_ties(window, transactions, subscribers, accounts, flagged, params=cfg.graph).cache()
     # Materialised with its lineage cut: the components' iterations make a long plan that every reader repeats.
-    members = clusters(flagged, ties, max_members=cfg.cases.max_members, max_linked=cfg.cases.max_linked).localCheckpoint()
+    members = cut_lineage(clusters(flagged, ties, max_members=cfg.cases.max_members, max_linked=cfg.cases.max_linked))
     names = party_names(subscribers, "msisdn", G.NUMBER, C.MSISDN).unionByName(
         party_names(accounts, "account_id", G.ACCOUNT, C.ACCOUNT)
     ).where(F.col(ENTITY).isNotNull()).dropDuplicates(["id"])
@@ -96,18 +96,17 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     cases = cases.join(sources, on=CASE_ID, how="left").withColumn(
         "leak_sources", F.coalesce(F.col("leak_sources"), F.array().cast(sources.schema["leak_sources"].dataType))
     )
-    cases = cases.localCheckpoint()  # the scores are rewritten below from the same plan's inputs
+    cases = cut_lineage(cases)  # the scores are rewritten below from the same plan's inputs
     write_partitions(cases.withColumn(DT, F.lit(day.isoformat())), lake.cases, days=[day.isoformat()])
     target = partition_path(lake.cases, day)
     if not target.is_dir():  # nothing flagged: an empty partition that still has the columns
         cases.limit(0).write.mode("overwrite").parquet(str(target))
     written = spark.read.parquet(str(target))
     # The score rows get their case id; cut the lineage first, since the partition read is the one replaced.
-    with_cases = (
+    with_cases = cut_lineage(
         scores.drop("cluster_id")
         .join(membership.withColumnRenamed(CASE_ID, "cluster_id"), on=["entity_type", ENTITY], how="left")
         .select(*scores.columns)
-        .localCheckpoint()
     )
     write_partitions(with_cases.withColumn(DT, F.lit(day.isoformat())), lake.scores, days=[day.isoformat()])
     changes = {r["change"]: r["n"] for r in written.groupBy("change").agg(F.count(F.lit(1)).alias("n")).collect()}
