@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from fraudgraph.config import load_config, pseudo_key
+from fraudgraph.config import PROJECT_ROOT, load_config, pseudo_key
 from fraudgraph.errors import FraudError
+from fraudgraph.spark import EXECUTOR_PACKAGES
 
 
 def test_override_file_changes_only_its_keys(tmp_path):
@@ -35,3 +38,15 @@ def test_key_comes_only_from_the_environment(monkeypatch):
         pseudo_key()
     monkeypatch.setenv("FRAUD_PSEUDO_KEY", "s3cret")
     assert pseudo_key() == b"s3cret"
+
+
+def test_cluster_configuration_loads_and_ships_every_package_but_the_simulator():
+    """conf/cluster.yaml is a valid override, and the executors get each package pyproject installs (but the
+    simulator, which runs on the driver only): a new package cannot be forgotten in the code archive."""
+    cfg = load_config(PROJECT_ROOT / "conf" / "cluster.yaml")
+    assert cfg.spark.master.startswith("spark://") and cfg.spark.checkpoint_dir
+    assert cfg.spark.extra["spark.shuffle.compress"] == "true"
+    assert cfg.window == load_config().window
+    include = re.search(r"^include = \[(.*)\]$", (PROJECT_ROOT / "pyproject.toml").read_text(), re.M)
+    installed = {p.rstrip("*") for p in re.findall(r'"([^"]+)"', include.group(1))}
+    assert set(EXECUTOR_PACKAGES) == installed - {"simulator"}
