@@ -74,7 +74,9 @@ def split_parts(edges: pd.DataFrame, vertices: list[int], max_members: int, seed
 
     graph = nx.Graph()
     graph.add_nodes_from(vertices)
-    graph.add_edges_from(edges[[G.SRC, G.DST]].itertuples(index=False, name=None))
+    # In a fixed order: Louvain's seeded moves follow the adjacency order, and the rows of a component come
+    # in whatever order the shuffle delivers them (another on a cluster than in local mode).
+    graph.add_edges_from(sorted(edges[[G.SRC, G.DST]].itertuples(index=False, name=None)))
     pending, parts = [set(graph.nodes)], []
     while pending:
         group = pending.pop()

@@ -113,6 +113,17 @@ def test_a_large_cluster_is_split_into_its_communities_and_every_part_is_bounded
     assert split_parts(edges, list(range(50)), max_members=20) == parts  # the same cut on a re-run
 
 
+def test_the_split_does_not_depend_on_the_order_the_edges_arrive_in():
+    """A component's rows reach its group in shuffle order, which differs between runs and between local
+    mode and a cluster; Louvain's cut must not follow it."""
+    graph = nx.connected_watts_strogatz_graph(80, 4, 0.3, seed=2)
+    edges = pd.DataFrame(list(graph.edges()), columns=["src", "dst"])
+    parts = split_parts(edges, list(range(80)), max_members=20)
+    assert len({p for p, _ in parts.values()}) > 1
+    for seed in range(10):
+        assert split_parts(edges.sample(frac=1, random_state=seed), list(range(80)), max_members=20) == parts
+
+
 def members_of(spark, clusters_: dict[str, list[str]]):
     return spark.createDataFrame([(c, t) for c, tokens in clusters_.items() for t in tokens], f"cluster string, {ENTITY} string")
 
