@@ -281,9 +281,12 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
         )
     )
     # Caller-to-caller overlaps only among high-volume callers of callees with a bounded number of them.
+    # High-volume callers are few (1,186 of 400,000 numbers on the 10M-call benchmark): broadcast, so the
+    # called contacts are filtered where they lie, not shuffled by caller to meet them (once per side).
+    hv_callers = F.broadcast(own.where(F.col("hv") == 1).select(ID))
     hv = (
         called.where(F.col("hv_callers").between(2, params.co_target_max_callers))
-        .join(own.where(F.col("hv") == 1).select(ID), on=ID)
+        .join(hv_callers, on=ID)
         .select(ID, "peer")
     )
     other = hv.select(F.col(ID).alias("other"), "peer")

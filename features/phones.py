@@ -10,7 +10,7 @@ Input tables are the lake's clean feeds (tokens, not raw numbers):
 How the events are read: once per window, by :func:`features.window.event_window`,
 which keys them on 64-bit vertex ids and aggregates the calls per unordered
 pair of numbers, then per number; the features here are ratios and bit counts
-of those per-number sums, joined to the subscriber snapshot at the end
+of those per-number sums, each joined to the subscriber snapshot
 (bench/README.md has the measurements).
 """
 
@@ -155,12 +155,6 @@ def _sms_features(sms_edges: DataFrame) -> DataFrame:
 def phone_features_of(window: EventWindow, subscribers_df: DataFrame) -> DataFrame:
     """:func:`phone_features` from an :class:`~features.window.EventWindow` already keyed."""
     require_columns(subscribers_df, SUBSCRIBER_COLUMNS, "phone_features subscribers")
-    handsets = window.handsets.groupBy(F.col(G.SRC).alias(ID)).agg(F.count(F.lit(1)).alias("imeis"))
-    active = (
-        _call_features(window.numbers, window_days=window.days)
-        .join(handsets, on=ID, how="full")
-        .join(_sms_features(window.sms), on=ID, how="full")
-    )
     subscribers = subscribers_df.where(F.col("msisdn").isNotNull()).dropDuplicates(["msisdn"]).select(
         F.col("msisdn").alias(ENTITY),
         G.vertex(G.NUMBER, "msisdn").alias(ID),
@@ -168,11 +162,14 @@ def phone_features_of(window: EventWindow, subscribers_df: DataFrame) -> DataFra
         (F.col("plan_type") == "prepaid").cast("int").alias("is_prepaid"),
         (F.col("status") == "active").cast("int").alias("is_active_status"),
     )
-    return (
-        subscribers.join(active, on=ID, how="inner")
-        .fillna(0, subset=list(_COUNTS))
-        .select(ENTITY, *PHONE_FEATURES)
-    )
+    handsets = window.handsets.groupBy(F.col(G.SRC).alias(ID)).agg(F.count(F.lit(1)).alias("imeis"))
+    parts = [_call_features(window.numbers, window_days=window.days), handsets, _sms_features(window.sms)]
+    # Each part is grouped by the number already, and so is each left join of the subscribers to them:
+    # only the subscribers are shuffled (full outer joins of the parts reshuffled every result on the
+    # merged key). A subscriber is active when a part has its row; each part's first count is never null.
+    rows = reduce(lambda df, part: df.join(part, on=ID, how="left"), parts, subscribers)
+    active = F.col("out_calls").isNotNull() | F.col("imeis").isNotNull() | F.col("sms_out").isNotNull()
+    return rows.where(active).fillna(0, subset=list(_COUNTS)).select(ENTITY, *PHONE_FEATURES)
 
 
 def phone_features(

@@ -148,22 +148,28 @@ def _between_numbers(calls: DataFrame) -> DataFrame:
 def _pairs(calls: DataFrame) -> DataFrame:
     """One row per unordered pair: ``a < b``, then per direction the calls, answered calls and days (a bit mask)."""
     src, dst = F.col(G.SRC), F.col(G.DST)
+    # The 10M rows are shuffled raw: direction (bit 0), answer (bit 1) and day (bits 2..) travel as one
+    # integer, a narrower shuffle row than three columns (480 MB -> 320 MB for 10M calls, bench/README.md).
     rows = _between_numbers(calls).select(
         F.least(src, dst).alias("a"),
         F.greatest(src, dst).alias("b"),
-        (src < dst).alias("is_ab"),
-        (F.col("duration_s") > 0).alias("answered"),
-        _bit("day_index").alias("day_bit"),
+        (
+            (src < dst).cast("int")
+            + F.when(F.col("duration_s") > 0, 2).otherwise(0)
+            + F.shiftleft(F.col("day_index"), 2)
+        ).alias("call"),
     )
+    call = F.col("call")
+    answered = call.bitwiseAND(2) == 2
 
     def direction(is_dir: Column, d: str) -> list[Column]:
         return [
             _count_if(is_dir).alias(f"{d}_n"),
-            _count_if(is_dir & F.col("answered")).alias(f"{d}_answered"),
-            F.bit_or(F.when(is_dir, F.col("day_bit")).otherwise(0)).alias(f"{d}_day_bits"),
+            _count_if(is_dir & answered).alias(f"{d}_answered"),
+            F.bit_or(F.when(is_dir, _bit("shiftright(call, 2)")).otherwise(0)).alias(f"{d}_day_bits"),
         ]
 
-    is_ab = F.col("is_ab")
+    is_ab = call.bitwiseAND(1) == 1
     return rows.repartition(*PAIR).groupBy(*PAIR).agg(*direction(is_ab, "ab"), *direction(~is_ab, "ba"))
 
 
