@@ -53,7 +53,7 @@ from features.network import PHONE_NETWORK_FEATURES
 from features.window import EVENING_HOURS, LONG_CALL_S, NIGHT_HOURS, SHORT_CALL_S, WORK_HOURS
 from fraudgraph import contract as C
 from fraudgraph.config import SparkConf, load_config
-from fraudgraph.lake import Lake, days_between, partition_path
+from fraudgraph.lake import Lake, days_between, partition_days, partition_path
 from simulator.ids import fixed_strings
 from simulator.population import NORMAL_HOURS
 from simulator.population import WORK_HOURS as WORKDAY_HOURS_P
@@ -353,12 +353,19 @@ NETWORK_AGGREGATES = tuple(
 NETWORK_COUNTS = tuple(c for c in NETWORK_AGGREGATES if c in NETWORK_COUNT_FEATURES)
 
 
-def duckdb_sql(lake: Lake, graph) -> str:
-    """One query: :data:`PHONE_FEATURES` and :data:`NETWORK_AGGREGATES` per subscriber number active in the window."""
-    first = AS_OF - dt.timedelta(days=WINDOW_DAYS - 1)
+def duckdb_sql(lake: Lake, graph, as_of: dt.date = AS_OF, window_days: int = WINDOW_DAYS) -> str:
+    """One query: :data:`PHONE_FEATURES` and :data:`NETWORK_AGGREGATES` per subscriber number active in the window.
+
+    It reads the files Spark's stage reads: the window's partitions of the event feeds and the latest
+    snapshot on or before ``as_of`` (a lake of the simulator's world has every day of every feed).
+    """
+    first = as_of - dt.timedelta(days=window_days - 1)
 
     def files(feed) -> str:
-        return f"read_parquet('{lake.clean(feed)}/*/*.parquet')"
+        present = [d for d in partition_days(lake.clean(feed)) if d <= as_of]
+        days = [d for d in present if d >= first] if feed.kind == "event" else present[-1:]
+        globs = ", ".join(f"'{partition_path(lake.clean(feed), d)}/*.parquet'" for d in days)
+        return f"read_parquet([{globs}])"
 
     def hours(block: tuple[int, int]) -> str:
         return f"h >= {block[0]} AND h < {block[1]}"
@@ -369,7 +376,7 @@ def duckdb_sql(lake: Lake, graph) -> str:
     o = "o.out_calls"
     blocks = ["o.night", "o.work", "o.evening", f"({o} - o.night - o.work - o.evening)"]
     entropy = " + ".join(f"CASE WHEN {b} > 0 THEN -({b} / {o}) * log2({b} / {o}) ELSE 0 END" for b in blocks)
-    day0 = f"DATE '{AS_OF}'"
+    day0 = f"DATE '{as_of}'"
     local = f"INTERVAL {UTC_OFFSET_S} SECOND"
     return f"""
 WITH cw AS (
@@ -535,14 +542,16 @@ LEFT JOIN hv_overlaps ov ON ov.n = s.msisdn
 """
 
 
-def duckdb_stage(lake: Lake, out: Path, graph) -> dict[str, int]:
+def duckdb_stage(
+    lake: Lake, out: Path, graph, as_of: dt.date = AS_OF, window_days: int = WINDOW_DAYS
+) -> dict[str, int]:
     import duckdb
 
     target = out / "duckdb_phones.parquet"
     with duckdb.connect() as con:
         con.execute(f"SET threads = {os.cpu_count()}")
         con.execute(f"SET temp_directory = '{out / 'duckdb_tmp'}'")
-        con.execute(f"COPY ({duckdb_sql(lake, graph)}) TO '{target}' (FORMAT parquet)")
+        con.execute(f"COPY ({duckdb_sql(lake, graph, as_of, window_days)}) TO '{target}' (FORMAT parquet)")
         rows = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()[0]
     return {"phones": rows}
 

@@ -61,10 +61,21 @@ def write_sources_page(spark: SparkSession, lake: Lake, day: dt.date) -> Path:
 
 
 def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> dict:
-    """Write ``LAKE/scores/dt=D`` for every party active in the window ending ``day``."""
+    """Write ``LAKE/scores/dt=D`` for every party active in the window ending ``day``, then the day's cases."""
+    features_by_type = materialise_features(spark, lake, day, length=cfg.window.days, graph=cfg.graph, exposure=cfg.exposure)
+    scored = score_day(spark, cfg, lake=lake, day=day, features_by_type=features_by_type)
+    return {**scored, "cases": run_cases(spark, cfg, lake=lake, day=day)}
+
+
+def score_day(
+    spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date, features_by_type: dict[str, DataFrame]
+) -> dict:
+    """The day's features scored by the champions: scores, drift, the at-risk list and the leak-source page.
+
+    A step of :func:`run_score`, separate so that bench/scale.py times it apart from the features and cases.
+    """
     tracking.configure(lake)
     champions = {}
-    features_by_type = materialise_features(spark, lake, day, length=cfg.window.days, graph=cfg.graph, exposure=cfg.exposure)
     for entity_type in features_by_type:
         champion = tracking.load_champion(model_name(cfg, entity_type))
         if champion is None:
@@ -104,12 +115,10 @@ def run_score(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     }
     warned = write_at_risk(spark, cfg, lake=lake, day=day)
     page = write_sources_page(spark, lake, day)
-    cases = run_cases(spark, cfg, lake=lake, day=day)
     return {
         "scores": str(lake.scores / f"{DT}={day.isoformat()}"),
         "rows": counts,
         "at_risk": warned,
-        "cases": cases,
         "leak_sources_page": str(page),
         "models": {t: f"{c.name} v{c.version}" for t, c in champions.items()},
         "drift": drifts,

@@ -1,0 +1,386 @@
+"""Scale benchmark of the daily pipeline (issue 8): simulated worlds of 1M, 10M and 100M call records.
+
+Run: .venv/bin/python bench/scale.py --out DIR [--calls N ...] [--stage NAME ...] [--readme bench/README.md]
+(default sizes: 1, 10 and 100 million call records; ``--calls`` repeatable, in call records).
+
+For each size it simulates a world whose call records add up to about that size (people scaled, the days
+fixed to what ``fraud run`` reads when it trains: the scoring window and the training windows, 22 days with
+the base configuration; transactions and SMS are whatever the simulator draws for those people), then runs
+and times, each stage apart, with the peak resident memory of the process tree (the Python driver and the
+Spark driver JVM, which in local mode does all the work; DuckDB runs in-process):
+
+- ``simulate``: ``simulate_world`` (not part of the pipeline);
+- ``ingest_history``: ``fraud ingest`` of every day before the scoring day D, every quality suite on;
+- ``train``: ``fraud train`` as of D (three feature windows and the models), once per size so that scoring
+  has a champion; like ``simulate``, outside the daily total;
+- the daily pipeline of D, as ``fraud run`` does it once the lake holds the days before: ``ingest`` (D's
+  partitions, every suite), ``features`` (``materialise_features``), ``scoring`` (scores, drift, at-risk
+  list, leak-source page: ``jobs.score.score_day``) and ``cases`` (``run_cases``);
+- ``duckdb``: the single-machine reference, the per-number aggregates of bench/network_features.py in one
+  DuckDB query over the same clean lake and window.
+
+Simulation and DuckDB run in processes of their own, and the Spark stages of a size in another: one size's
+arrays, JVM heap or DuckDB buffers do not count in the next measurement. Each size's results go to
+``DIR/calls_<N>.json`` as stages finish; a rerun skips the stages already there (the world and lake of an
+unfinished size are kept for that; a finished size's are removed unless ``--keep``). ``--stage`` runs the
+named stages again, on a size's kept world and lake. The script then writes ``DIR/scale.json`` and prints the
+section for bench/README.md (``--readme`` replaces it there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from amlsim_benchmark import machine, replace_section
+from network_features import PeakRss, duckdb_stage
+
+from fraudgraph import contract as C
+from fraudgraph.config import Config, load_config
+from fraudgraph.lake import Lake, Raw, partition_path
+
+SIZES = (1_000_000, 10_000_000, 100_000_000)
+# The simulator's call records per person and day at 100,000 people and more (bench/README.md); smaller
+# worlds draw a little fewer, and the actual counts are what the tables report.
+CALLS_PER_PERSON_DAY = 2.9
+SEED = 1
+START = dt.date(2026, 3, 1)
+KEY = b"bench-scale-key"
+MASTER = "local[2]"
+DAILY = ("ingest", "features", "scoring", "cases")
+SPARK_STAGES = ("ingest_history", "train", *DAILY)
+STAGES = ("simulate", *SPARK_STAGES, "duckdb")
+EVENT_FEEDS = (C.CALLS, C.SMS, C.TRANSACTIONS)
+SECTION = "## Scale: the daily pipeline at 1M, 10M and 100M call records"
+TARGET_DAILY_S = 180
+TARGET_PEAK_GIB = 8
+TARGET_GROWTH = 12
+TARGET_DUCKDB_RATIO = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """One world: its folder, its shape and the scoring day D (the world's last day)."""
+
+    calls: int
+    out: Path
+    people: int
+    days: int
+
+    @property
+    def folder(self) -> Path:
+        return self.out / f"calls_{self.calls}"
+
+    @property
+    def results(self) -> Path:
+        return self.out / f"calls_{self.calls}.json"
+
+    @property
+    def world(self) -> Path:
+        return self.folder / "world"
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.folder / "lake")
+
+    @property
+    def day(self) -> dt.date:
+        return START + dt.timedelta(days=self.days - 1)
+
+
+def world_days(cfg: Config) -> int:
+    """The days ``fraud run`` reads on a day when it trains: the scoring window and the training windows."""
+    from jobs.run import days_needed
+
+    return len(days_needed(cfg, START, with_training=True))
+
+
+def parquet_rows(folder: Path) -> int:
+    """Rows of a partition from the Parquet footers (nothing is read but the metadata)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+
+
+def window_events(lake: Lake, days: list[dt.date], feeds=EVENT_FEEDS) -> int:
+    """Clean call, SMS and transaction rows of ``days``: what a feature window reads."""
+    return sum(parquet_rows(partition_path(lake.clean(feed), d)) for feed in feeds for d in days)
+
+
+# ------------------------------------------------------------------------------------------- stages
+
+
+def measured(fn: Callable[..., int], *args) -> dict:
+    """Wall time, peak RSS of this process tree, and rows in (``fn``'s result) of one stage."""
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        rows = fn(*args)
+        seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "peak_rss_gib": round(rss.peak / 2**30, 2), "rows_in": rows}
+
+
+def isolated(fn: Callable, *args):
+    """``fn(*args)`` in a fresh interpreter, so nothing it allocates lingers into the next measurement."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def simulate(size: Size) -> int:
+    from simulator import simulate_world
+
+    summary = simulate_world(size.world, people=size.people, days=size.days, seed=SEED, start=START)
+    return sum(summary.rows.values())
+
+
+def reference(size: Size) -> int:
+    from jobs.features import window_days
+
+    cfg = load_config()
+    duckdb_stage(size.lake, size.folder, cfg.graph, size.day, cfg.window.days)
+    return window_events(size.lake, window_days(size.day, cfg.window.days), (C.CALLS, C.SMS))
+
+
+def spark_stages(size: Size, stages: tuple[str, ...]) -> None:
+    """The Spark stages of a size in one session, each stage's figures saved as soon as it ends."""
+    from fraudgraph.spark import build_session, release_checkpoints
+    from jobs.cases import run_cases
+    from jobs.features import FEATURE_SETS, materialise_features, window_days
+    from jobs.ingest import run_ingest
+    from jobs.score import score_day
+    from jobs.train import run_train, snapshot_days
+
+    # The lake's own MLflow store: a benchmark registers no model anywhere else.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    cfg = load_config()
+    extra = {**cfg.spark.extra, "spark.ui.enabled": "false"}
+    spark = build_session(dataclasses.replace(cfg.spark, master=MASTER, app_name="fraudgraph-bench-scale", extra=extra))
+    lake, raw, day, length = size.lake, Raw(size.world / "raw"), size.day, cfg.window.days
+    built: dict = {}
+
+    def ingest(first: dt.date, last: dt.date) -> int:
+        result = run_ingest(spark, cfg, raw=raw, lake=lake, first=first, last=last, key=KEY, history=True)
+        return sum(f["rows_in"] for f in result["feeds"].values())
+
+    def train() -> int:
+        run_train(spark, cfg, lake=lake, as_of=day)
+        return window_events(lake, sorted({d for end in snapshot_days(cfg, day) for d in window_days(end, length)}))
+
+    def features() -> int:
+        built.update(materialise_features(spark, lake, day, length=length, graph=cfg.graph, exposure=cfg.exposure))
+        return window_events(lake, window_days(day, length))
+
+    def scoring() -> int:
+        # The features of this run, or those a previous run wrote (--stage scoring on a kept lake).
+        tables = built or {t: spark.read.parquet(str(partition_path(lake.features(t), day))) for t in FEATURE_SETS}
+        score_day(spark, cfg, lake=lake, day=day, features_by_type=tables)
+        return sum(parquet_rows(partition_path(lake.features(t), day)) for t in FEATURE_SETS)
+
+    def cases() -> int:
+        run_cases(spark, cfg, lake=lake, day=day)
+        return window_events(lake, window_days(day, length))
+
+    run: dict[str, Callable[[], int]] = {
+        "ingest_history": lambda: ingest(START, day - dt.timedelta(days=1)),
+        "train": train,
+        "ingest": lambda: ingest(day, day),
+        "features": features,
+        "scoring": scoring,
+        "cases": cases,
+    }
+    try:
+        for name in stages:
+            save(size, name, measured(run[name]))
+    finally:
+        release_checkpoints(spark)
+        spark.stop()
+
+
+def save(size: Size, stage: str, figures: dict) -> None:
+    done = json.loads(size.results.read_text()) if size.results.exists() else {"stages": {}}
+    done["stages"][stage] = figures
+    if stage == "simulate":
+        done["world"] = json.loads((size.world / "truth" / "world.json").read_text())["summary"]
+    size.results.write_text(json.dumps(done, indent=1) + "\n")
+    print(f"calls {size.calls:,} {stage}: {json.dumps(figures)}", flush=True)
+
+
+def run_size(size: Size, stages: tuple[str, ...] | None, keep: bool) -> dict:
+    """Run the named stages of a size again, or by default every stage it has no figures for yet."""
+    done = json.loads(size.results.read_text())["stages"] if size.results.exists() else {}
+    todo = stages or tuple(s for s in STAGES if s not in done)
+    if todo:
+        size.folder.mkdir(parents=True, exist_ok=True)
+    if "simulate" in todo:
+        save(size, "simulate", isolated(measured, simulate, size))
+    if any(s in SPARK_STAGES for s in todo):
+        isolated(spark_stages, size, tuple(s for s in todo if s in SPARK_STAGES))
+    if "duckdb" in todo:
+        save(size, "duckdb", isolated(measured, reference, size))
+    result = json.loads(size.results.read_text())
+    if set(STAGES) <= set(result["stages"]) and not keep:
+        shutil.rmtree(size.folder, ignore_errors=True)
+    return result
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+def growth(t1: float, t2: float, n1: int, n2: int) -> float:
+    """The exponent k of t ~ n^k between two sizes: 1 is linear."""
+    return math.log(t2 / t1) / math.log(n2 / n1)
+
+
+def summarise(sizes: list[dict]) -> list[dict]:
+    """Per size: the daily total, each daily stage's share, DuckDB's ratio, growth from the size before."""
+    rows = []
+    for i, size in enumerate(sizes):
+        stages = size["stages"]
+        daily = sum(stages[s]["seconds"] for s in DAILY if s in stages)
+        figures = {
+            name: {
+                **f,
+                "rows_per_s": round(f["rows_in"] / f["seconds"]),
+                "share_of_daily": f["seconds"] / daily if name in DAILY else None,
+            }
+            for name, f in stages.items()
+        }
+        row = {
+            "calls_target": size["calls_target"],
+            "world": size["world"],
+            "daily_seconds": round(daily, 2),
+            "daily_peak_rss_gib": max((stages[s]["peak_rss_gib"] for s in DAILY if s in stages), default=0.0),
+            "stages": figures,
+            "features_over_duckdb": (
+                round(stages["features"]["seconds"] / stages["duckdb"]["seconds"], 2)
+                if {"features", "duckdb"} <= set(stages)
+                else None
+            ),
+            "growth": {},
+        }
+        if i:
+            before = rows[-1]
+            n1, n2 = before["world"]["rows"]["calls"], size["world"]["rows"]["calls"]
+            times = {"daily": (before["daily_seconds"], daily)} | {
+                s: (before["stages"][s]["seconds"], stages[s]["seconds"]) for s in stages if s in before["stages"]
+            }
+            row["growth"] = {s: round(growth(t1, t2, n1, n2), 2) for s, (t1, t2) in times.items() if t1 > 0 and t2 > 0}
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict], host: str) -> str:
+    smoke = tuple(r["calls_target"] for r in rows) != SIZES
+    lines = [
+        SECTION,
+        "",
+        "`.venv/bin/python bench/scale.py --out /tmp/fgscale --readme bench/README.md` simulates one world per",
+        "size (seed 1, 22 days: the scoring window and the three training windows `fraud run` reads when it",
+        "trains; people scaled to the size, SMS and transactions as the simulator draws them), ingests the days",
+        "before the scoring day with every quality suite, trains once, then runs the daily pipeline of the last",
+        "day stage by stage: the day's ingest (every suite), the features, the scoring (scores, drift, at-risk",
+        "list, leak-source page) and the cases, which is what `fraud run` does on a day once the lake holds the",
+        "days before and a champion exists. DuckDB computes the per-number aggregates of",
+        f"bench/network_features.py on the same clean lake and window. Spark runs as `{MASTER}` with the base",
+        "configuration's Spark settings. A size's results are kept in `--out`, and a rerun skips what is there.",
+        "",
+        f"Machine: {host}.",
+        "",
+        "Columns: *rows in* is what the stage reads (simulate: rows written; ingest: raw rows of every feed;",
+        "train, features, cases: calls, SMS and transactions of their windows; DuckDB: calls and SMS of the",
+        "window; scoring: feature rows). *Peak RSS* is the peak resident memory of the process tree over the",
+        "stage: the Python driver, the Spark driver JVM and its Python workers (pages they share are counted",
+        "once per process, so it is an upper bound). *Share* is the stage's part of the daily total;",
+        "simulation, history ingest, training and DuckDB are outside it. *Growth* is the exponent k of",
+        "time ~ calls^k from the size before: 1 is linear.",
+        "",
+        "Targets of issue 8, on 2 cores:",
+        "",
+        f"- the daily total on 10M call records (and about 1M transactions) within {TARGET_DAILY_S} s;",
+        f"- 100M call records completing with the driver under {TARGET_PEAK_GIB} GiB;",
+        f"- the daily total at 100M at most {TARGET_GROWTH} times that at 10M (growth at most "
+        f"{math.log(TARGET_GROWTH) / math.log(10):.2f});",
+        f"- the feature stage within {TARGET_DUCKDB_RATIO}x of DuckDB.",
+        "",
+    ]
+    if smoke:
+        sizes = " and ".join(f"{r['calls_target']:,}" for r in rows)
+        lines += [
+            f"**Smoke run at {sizes} call records: it checks the harness, these are not the issue's figures.**",
+            "The 1M, 10M and 100M figures are still to be measured (the command above, on a quiet machine).",
+            "",
+        ]
+    lines += [
+        "| call records | people x days | SMS | transactions | daily total (s) | peak RSS (GiB) | features (s) | DuckDB (s) | features / DuckDB | growth |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        w, s = r["world"], r["stages"]
+        seconds = {name: f"{s[name]['seconds']:.1f}" if name in s else "-" for name in ("features", "duckdb")}
+        ratio = f"{r['features_over_duckdb']:.1f}x" if r["features_over_duckdb"] else "-"
+        lines.append(
+            f"| {w['rows']['calls']:,} | {w['people']:,} x {w['days']} | {w['rows']['sms']:,} "
+            f"| {w['rows']['transactions']:,} | {r['daily_seconds']:.1f} | {r['daily_peak_rss_gib']:.1f} "
+            f"| {seconds['features']} | {seconds['duckdb']} | {ratio} | {r['growth'].get('daily', '-')} |"
+        )
+    lines += [
+        "",
+        "| call records | stage | rows in | seconds | rows/s | peak RSS (GiB) | share of daily | growth |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        calls = f"{r['world']['rows']['calls']:,}"
+        for name in STAGES:
+            if name not in r["stages"]:
+                continue
+            f = r["stages"][name]
+            share = f"{f['share_of_daily']:.0%}" if f["share_of_daily"] is not None else "-"
+            lines.append(
+                f"| {calls} | {name} | {f['rows_in']:,} | {f['seconds']:.1f} | {f['rows_per_s']:,} "
+                f"| {f['peak_rss_gib']:.1f} | {share} | {r['growth'].get(name, '-')} |"
+            )
+        lines.append(
+            f"| {calls} | **daily total** | | **{r['daily_seconds']:.1f}** | | {r['daily_peak_rss_gib']:.1f} | 100% "
+            f"| {r['growth'].get('daily', '-')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="worlds, lakes and results (kept between runs)")
+    parser.add_argument("--calls", type=int, action="append", help="call records of a world (repeatable)")
+    parser.add_argument("--stage", choices=STAGES, action="append", help="run these again, on a kept world and lake (repeatable)")
+    parser.add_argument("--keep", action="store_true", help="keep each size's world and lake")
+    parser.add_argument("--readme", type=Path, default=None, help="Markdown file whose scale section is replaced")
+    args = parser.parse_args()
+
+    cfg = load_config()
+    days = world_days(cfg)
+    stages = tuple(s for s in STAGES if s in args.stage) if args.stage else None
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    started = time.perf_counter()
+    for calls in sorted(args.calls or SIZES):
+        size = Size(calls, args.out.resolve(), max(100, round(calls / (CALLS_PER_PERSON_DAY * days))), days)
+        results.append({"calls_target": calls, **run_size(size, stages, args.keep)})
+    rows = summarise(results)
+    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    host = f"{machine()}, {ram_gib:.0f} GiB RAM"
+    (args.out / "scale.json").write_text(json.dumps({"machine": host, "sizes": rows}, indent=1) + "\n")
+    section = markdown(rows, host)
+    print(f"\n{section}\n(run took {time.perf_counter() - started:.0f} s; results in {args.out / 'scale.json'})")
+    if args.readme:
+        replace_section(args.readme, section, SECTION)
+
+
+if __name__ == "__main__":
+    main()
