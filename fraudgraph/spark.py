@@ -73,10 +73,13 @@ def build_session(conf: SparkConf, *, extra: dict[str, str] | None = None) -> Sp
     return spark
 
 
-def code_archive() -> Path:
-    """A zip of :data:`EXECUTOR_PACKAGES` as this interpreter imports them, removed when the process exits."""
-    folder = Path(tempfile.mkdtemp(prefix="fraudgraph-code-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+def code_archive(folder: Path | None = None) -> Path:
+    """A zip of :data:`EXECUTOR_PACKAGES` as this interpreter imports them, in ``folder`` (for spark-submit's
+    ``--py-files``); without one, in a temporary folder removed when the process exits."""
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="fraudgraph-code-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
     target = folder / "fraudgraph_code.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in EXECUTOR_PACKAGES:
