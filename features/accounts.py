@@ -61,6 +61,9 @@ NO_RETURN = 5
 HUB_DEGREE = 500
 
 SECONDS_PER_HOUR = 3600.0
+# The dwell and gap windows are ordered within slices of this many seconds of an account's transfers, so that
+# an account with a million transfers spreads over many tasks (96 slices a day).
+TIME_BUCKET_S = 900
 
 FLOW_FEATURES = (
     "in_count",
@@ -292,18 +295,39 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
     The next outgoing transfer is the first at or after the incoming one's
     time (a same-timestamp transfer counts as forwarded at once); an incoming
     transfer followed by none has no dwell and is not forwarded.
+
+    No window spans a whole account: a collection account with a million
+    payers would put a million rows in one task. The ordered windows run per
+    account and :data:`TIME_BUCKET_S` slice of time; what crosses a slice (the
+    first outgoing transfer of a later slice, the last transfer of an earlier
+    one) comes from a table of one row per account and non-empty slice.
     """
-    by_time = Window.partitionBy(ENTITY).orderBy("ts")
-    ahead = by_time.rangeBetween(0, Window.unboundedFollowing)
-    timed = sides_df.where(F.col("ts").isNotNull()).select(
+    timed = sides_df.where(F.col("ts").isNotNull()).withColumn("bucket", F.floor(F.col("ts") / TIME_BUCKET_S))
+    out_ts = F.when(F.col("is_out"), F.col("ts"))
+    by_bucket = Window.partitionBy(ENTITY).orderBy("bucket")
+    buckets = (
+        timed.groupBy(ENTITY, "bucket")
+        .agg(F.min(out_ts).alias("bucket_first_out"), F.max("ts").alias("bucket_last_ts"))
+        .select(
+            ENTITY,
+            "bucket",
+            F.min("bucket_first_out").over(by_bucket.rowsBetween(1, Window.unboundedFollowing)).alias("later_out"),
+            F.lag("bucket_last_ts").over(by_bucket).alias("earlier_ts"),
+        )
+    )
+    in_bucket = Window.partitionBy(ENTITY, "bucket").orderBy("ts")
+    timed = timed.join(buckets, on=[ENTITY, "bucket"], how="inner").select(
         ENTITY,
         "is_out",
         "amount",
         "day",
-        ((F.min(F.when(F.col("is_out"), F.col("ts"))).over(ahead) - F.col("ts")) / SECONDS_PER_HOUR).alias(
-            "dwell_h"
+        (
+            (F.coalesce(F.min(out_ts).over(in_bucket.rangeBetween(0, Window.unboundedFollowing)), F.col("later_out"))
+             - F.col("ts")) / SECONDS_PER_HOUR
+        ).alias("dwell_h"),
+        ((F.col("ts") - F.coalesce(F.lag("ts").over(in_bucket), F.col("earlier_ts"))) / SECONDS_PER_HOUR).alias(
+            "gap_h"
         ),
-        ((F.col("ts") - F.lag("ts").over(by_time)) / SECONDS_PER_HOUR).alias("gap_h"),
     )
     incoming = ~F.col("is_out")
     dwell = F.when(incoming, F.col("dwell_h"))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import random
+import statistics
 
 import pytest
 
@@ -194,6 +196,37 @@ def test_dwell_time_runs_from_each_incoming_transfer_to_the_next_outgoing_one(mu
             "C": (nan, nan, nan, nan, 26.0, nan, 1 / 2),  # no incoming transfer, a single gap
         },
     )
+
+
+def test_dwell_and_gaps_are_the_same_within_and_across_time_slices(spark):
+    """The windows run per account and 15-minute slice: random transfers, many in one slice, some at the same
+    second, against the definitions worked out in plain Python over each account's whole history."""
+    rng = random.Random(7)
+    start = T(2026, 5, 3, 9, 0)
+    txns = [
+        (src, dst, float(rng.randint(1, 9) * 100), start + dt.timedelta(seconds=rng.choice(range(0, 4 * 3600, 150))),
+         "mobile")
+        for src, dst in (rng.choice([("H", "P"), ("Q", "H"), ("R", "H"), ("H", "S")]) for _ in range(120))
+    ]
+    found = rows(account_features(spark.createDataFrame(txns, TXN_SCHEMA),
+                                  spark.createDataFrame([], ACCOUNT_SCHEMA), as_of=AS_OF, window_days=7))
+    sides = [(t[3].timestamp(), t[0] == "H", t[2]) for t in txns if "H" in t[:2]]
+    times = sorted(ts for ts, _, _ in sides)
+    gaps = [(b - a) / 3600 for a, b in zip(times, times[1:], strict=False)]
+    dwells = []
+    for ts, is_out, amount in sides:
+        if not is_out:
+            after = [t for t, o, _ in sides if o and t >= ts]
+            dwells.append(((min(after) - ts) / 3600 if after else None, amount))
+    known = sorted(d for d, _ in dwells if d is not None)
+    forwarded = sum(a for d, a in dwells if d is not None and d <= 1) / sum(a for _, a in dwells)
+    mean_gap = statistics.fmean(gaps)
+    assert len(set(times)) < len(times) and sum(d == 0 for d in known) > 0  # ties, and forwarded at once
+    assert found["H"]["dwell_min_hours"] == pytest.approx(known[0])
+    assert found["H"]["dwell_median_hours"] == pytest.approx(statistics.median(known))
+    assert found["H"]["forwarded_1h_share"] == pytest.approx(forwarded)
+    assert found["H"]["gap_median_hours"] == pytest.approx(statistics.median(gaps))
+    assert found["H"]["gap_cv"] == pytest.approx(statistics.stdev(gaps) / mean_gap)
 
 
 def test_payers_are_unrelated_unless_they_transact_or_share_a_holder(mule, ring):
