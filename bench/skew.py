@@ -23,28 +23,33 @@ parties' features, which ``tests/test_skew.py`` checks.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import multiprocessing
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from network_features import (
+    AS_OF,
+    EPOCH,
+    SECONDS_PER_DAY,
+    WINDOW_DAYS,
+    generate_lake,
+    hex_tokens,
+    int96_times,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.network_features import AS_OF, EPOCH, SECONDS_PER_DAY, WINDOW_DAYS, generate_lake, hex_tokens, int96_times  # noqa: E402
-from fraudgraph import contract as C  # noqa: E402
-from fraudgraph.config import SparkConf, load_config  # noqa: E402
-from fraudgraph.lake import Lake, partition_path  # noqa: E402
-from simulator.ids import fixed_strings  # noqa: E402
-from simulator.writer import cents_to_decimal  # noqa: E402
+from fraudgraph import contract as C
+from fraudgraph.config import SparkConf, load_config
+from fraudgraph.lake import Lake, partition_path
+from simulator.ids import fixed_strings
+from simulator.writer import cents_to_decimal
 
 FILES = 8
 PARTITIONS = 8
@@ -103,24 +108,35 @@ def add_hot_parties(lake: Lake, hot: int, *, seed: int = SEED) -> dict[str, str]
     return {"number": number, "account": account}
 
 
+def _event_lines(event_log: Path):
+    """The JSON lines of an event log: one file, or a rolling log's folder of ``events_N_*`` files in order."""
+    files = [event_log]
+    if event_log.is_dir():
+        files = sorted(event_log.glob("events_*"), key=lambda f: int(f.name.split("_")[1]))
+    for file in files:
+        with file.open() as lines:
+            yield from lines
+
+
 def stage_balance(event_log: Path) -> list[dict]:
     """Per completed stage of a Spark event log: tasks, records read (shuffle, else input), the largest task's
     share of them, and the largest and median task run times (ms)."""
     tasks: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
     names: dict[tuple[int, int], str] = {}
-    with event_log.open() as lines:
-        for line in lines:
-            event = json.loads(line)
-            kind = event.get("Event")
-            if kind == "SparkListenerTaskEnd" and event.get("Task Metrics"):
-                metrics = event["Task Metrics"]
-                shuffled = metrics.get("Shuffle Read Metrics", {}).get("Total Records Read", 0)
-                scanned = metrics.get("Input Metrics", {}).get("Records Read", 0)
-                key = (event["Stage ID"], event["Stage Attempt ID"])
-                tasks.setdefault(key, []).append((shuffled, scanned, metrics.get("Executor Run Time", 0)))
-            elif kind == "SparkListenerStageCompleted":
-                info = event["Stage Info"]
-                names[(info["Stage ID"], info["Stage Attempt ID"])] = info["Stage Name"]
+    for line in _event_lines(event_log):
+        if not line.endswith("\n"):  # a log still being written ends in a partial line
+            break
+        event = json.loads(line)
+        kind = event.get("Event")
+        if kind == "SparkListenerTaskEnd" and event.get("Task Metrics"):
+            metrics = event["Task Metrics"]
+            shuffled = metrics.get("Shuffle Read Metrics", {}).get("Total Records Read", 0)
+            scanned = metrics.get("Input Metrics", {}).get("Records Read", 0)
+            key = (event["Stage ID"], event["Stage Attempt ID"])
+            tasks.setdefault(key, []).append((shuffled, scanned, metrics.get("Executor Run Time", 0)))
+        elif kind == "SparkListenerStageCompleted":
+            info = event["Stage Info"]
+            names[(info["Stage ID"], info["Stage Attempt ID"])] = info["Stage Name"]
     stages = []
     for key, found in sorted(tasks.items()):
         shuffled = [t[0] for t in found]
@@ -141,7 +157,7 @@ def hot_features(lake: Lake, tokens: dict[str, str]) -> dict[str, dict]:
     found = {}
     for entity_type, token in ((C.MSISDN, tokens["number"]), (C.ACCOUNT, tokens["account"])):
         table = pq.read_table(partition_path(lake.features(entity_type), AS_OF))
-        rows = table.filter(pa.compute.equal(table["entity_token"], token)).to_pylist()
+        rows = table.filter(pc.equal(table["entity_token"], token)).to_pylist()
         found[entity_type] = rows[0] if rows else {}
     return found
 
