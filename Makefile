@@ -34,7 +34,7 @@ demo: $(BIN)/.installed
 # planning and scheduling tiny jobs, so two overlap well on two cores. A file stays on one process
 # (its module fixtures, e.g. a simulated world, are built once).
 test: $(BIN)/.installed chromium
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # The analysts' report is tested in a real headless browser: Debian's chromium, installed when missing.
 chromium:

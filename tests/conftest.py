@@ -91,3 +91,23 @@ def spark():
 def pseudo_key(monkeypatch) -> bytes:
     monkeypatch.setenv("FRAUD_PSEUDO_KEY", TEST_KEY)
     return TEST_KEY.encode()
+
+
+# The slowest modules, slowest first. `make test` runs `pytest -n 2 --dist loadfile --no-loadscope-reorder`:
+# xdist then hands whole files to its two workers in this collection order, so the long end-to-end runs
+# start at once, one per worker, and the short files fill in around them. (By default xdist would order
+# files by their number of tests, which sends these one-test files last and leaves one worker idle
+# while the other runs them one after another.)
+SLOWEST_FIRST = (
+    "test_cluster.py",
+    "test_cli_end_to_end.py",
+    "test_subject.py",
+    "test_skew.py",
+    "test_pipeline_contract_world.py",
+    "test_known_fraud.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FIRST)))
