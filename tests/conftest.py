@@ -101,8 +101,6 @@ def pseudo_key(monkeypatch) -> bytes:
 SLOWEST_FIRST = (
     "test_cluster.py",
     "test_cli_end_to_end.py",
-    "test_subject.py",
-    "test_skew.py",
     "test_pipeline_contract_world.py",
     "test_known_fraud.py",
 )
