@@ -631,9 +631,13 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs_df: D
     degree-ordered triangle listing).
     """
     ranked = degree_df.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
+    # Materialised: the outer join reads it twice (its hub and other rows), which would compute it twice.
+    ranked_links = _reuse(
+        join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs_df=hubs_df.withColumnRenamed(NODE, ENTITY))
+    )
     oriented = (
         join_with_hubs(
-            join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs_df=hubs_df.withColumnRenamed(NODE, ENTITY)),
+            ranked_links,
             ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")),
             on="peer",
             hubs_df=hubs_df.withColumnRenamed(NODE, "peer"),
