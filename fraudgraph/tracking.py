@@ -40,16 +40,31 @@ class Champion:
     run_id: str | None = None
 
 
+# The URI this process last handed to MLflow. ``mlflow.set_tracking_uri`` also writes it into
+# ``MLFLOW_TRACKING_URI`` (for subprocesses), so without this a second lake configured in the same
+# process would take that value for the user's choice and log into the first lake's store.
+_configured: str | None = None
+
+
+def _chosen_uri() -> str | None:
+    """``MLFLOW_TRACKING_URI`` when the user set it, not when MLflow copied our own choice into it."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    return None if not uri or uri == _configured else uri
+
+
 def configure(lake: Lake) -> str:
     """Point MLflow at the store; returns its URI."""
+    global _configured
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or lake.mlflow_uri
+    chosen = _chosen_uri()
+    uri = chosen or lake.mlflow_uri
     if uri == lake.mlflow_uri:
         lake.root.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    _configured = None if chosen else uri
     return uri
 
 
@@ -60,7 +75,7 @@ def experiment_id(name: str, lake: Lake) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = f"{lake.artifacts_uri}/{name}" if not os.environ.get("MLFLOW_TRACKING_URI") else None
+    location = f"{lake.artifacts_uri}/{name}" if not _chosen_uri() else None
     return client.create_experiment(name, artifact_location=location)
 
 

@@ -160,3 +160,16 @@ def test_the_model_report_notebook_compares_champion_and_challenger(registry):
     assert f"== {ENTITY}: champion v{champion} vs challenger v{worse['version']}" in out
     assert f"{worse['validation']['average_precision']:.6f}"[:5] in out  # the challenger's own AP
     assert "top features of v" in out and "no scoring run logged yet" in out
+
+
+def test_each_lake_configured_in_one_process_gets_its_own_store_unless_the_user_chose_one(tmp_path, monkeypatch):
+    """MLflow copies the tracking URI it is given into ``MLFLOW_TRACKING_URI``: a second lake configured in the
+    same process must not take that copy for the user's choice (it logged into the first lake's store once)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first, second = Lake(tmp_path / "first"), Lake(tmp_path / "second")
+    assert tracking.configure(first) == first.mlflow_uri
+    assert tracking.configure(second) == second.mlflow_uri != first.mlflow_uri
+    chosen = f"sqlite:///{tmp_path / 'chosen.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", chosen)
+    assert tracking.configure(first) == chosen
+    assert tracking.configure(second) == chosen
