@@ -52,6 +52,7 @@ from fraudgraph.lake import DT, Lake, dated_folders, rewrite_partition
 from jobs.registry import ENTITY_TYPES, model_name
 from privacy import auditlog
 from privacy.erasure import digest, record_erasure
+from privacy.export import export_summary
 from privacy.person import Subject, own_identifiers, subject_of, with_vertex_ids
 from privacy.scan import rows_holding, without_values
 
@@ -152,36 +153,13 @@ def run_access(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(export, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     summary = out.with_suffix(".txt")
-    summary.write_text(access_summary(export), encoding="utf-8")
+    summary.write_text(export_summary(export), encoding="utf-8")
     request = {
         "request_id": request_id, "kind": "access", "by": by, "reason": None,
         "outcome": "exported" if held else "nothing held", "tables": {t: len(items) for t, items in held.items()},
         "export": str(out), "summary": str(summary),
     }
     return _audit(lake, request, subject, tokens, received, started)
-
-
-def access_summary(export: dict[str, Any]) -> str:
-    """The export in a few lines a person reads: what is held, where from, which models may have used it."""
-    subject = export["subject"]
-    ids = export["identifiers"]
-    lines = [
-        f"Personal information held on {subject['masked']} ({subject['kind']}), request {export['request_id']}, "
-        f"{export['generated_at']}.",
-        f"Your identifiers found: {len(ids['msisdn'])} mobile number(s), {len(ids['id_number'])} ID number(s), "
-        f"{len(ids['account'])} bank account(s); they appear only as tokens (keyed hashes), never in clear.",
-    ]
-    if not export["tables"] and not export["logs"]:
-        lines.append("Nothing in the lake holds them.")
-    for table, found in export["tables"].items():
-        days = sorted({i["source"].rsplit(f"{DT}=", 1)[1] for i in found["items"]})
-        lines.append(f"- {table}: {found['rows']} row(s), {len(days)} day(s) from {days[0]} to {days[-1]}")
-    for name, items in export["logs"].items():
-        lines.append(f"- {name}: {len(items)} record(s)")
-    for m in export["models"]:
-        lines.append(f"- model {m['model']} v{m['version']} (trained for {m['as_of']}) may have learnt from this data")
-    lines.append("Every item of the JSON export names the table and day it came from.")
-    return "\n".join(lines) + "\n"
 
 
 def run_delete(
