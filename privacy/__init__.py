@@ -1,7 +1,7 @@
 """Personal-information rights: a data subject's access and deletion, retention, and the compliance audit.
 
 - :mod:`privacy.person`: a raw identifier becomes the person's own tokens (their numbers, ID number, accounts);
-- :mod:`privacy.scan`: every Parquet table of the lake, and the rows (or list elements) holding given values;
+- :mod:`privacy.scan`: the rows (or the list elements) of a table that hold given values;
 - :mod:`privacy.export`: the short summary of a subject's access export;
 - :mod:`privacy.erasure`: the erasure list that ingestion, training and scoring respect;
 - :mod:`privacy.auditlog`: the append-only logs under ``LAKE/audit/`` and working days against the legal limit;
