@@ -182,6 +182,7 @@ def run_delete(
         if per_day:
             touched[table] = sum(per_day.values())
             first_days.append(min(per_day))
+    spark.catalog.clearCache()  # frames cached over the rewritten tables (an earlier job's) would read files now gone
     everything = {t for found in tokens.values() for t in found}
     labels = erase_from_log(lake, everything, request_id=request_id)
     erasure = record_erasure(lake, request_id=request_id, tokens=sorted(everything), at=started)

@@ -35,10 +35,10 @@ AS_OF = dt.date(2026, 3, 28)
 ROWS = 2000
 
 
-def sample(noisy_share: float, seed: int, entity_type: str = ENTITY) -> pd.DataFrame:
+def sample(noisy_share: float, seed: int) -> pd.DataFrame:
     """Rows whose label follows two features; ``noisy_share`` of the training labels are drawn at random."""
     rng = np.random.default_rng(0)  # the same features and validation rows for every sample
-    features = FEATURE_SETS[entity_type]
+    features = FEATURE_SETS[ENTITY]
     df = pd.DataFrame(rng.normal(size=(ROWS, len(features))), columns=list(features))
     signal = df[features[0]] + df[features[1]] + rng.normal(scale=0.3, size=ROWS)
     df[LABEL] = (signal > 1.6).astype(int)

@@ -1,9 +1,9 @@
 """A data subject's rights on a simulated world: access lists every table holding the person, deletion leaves no
 trace that a re-run brings back, every request is audited; and the compliance audit's figures match the lake.
 
-The lake is ingested and scored once for the module (400 people, 3 days, a 2-day window); its champions are
-trained on synthetic rows (tests/test_registry.py), which is enough to score, build cases and fill every table.
-What holds the person is checked by reading every Parquet file with pyarrow, never with the code under test.
+The lake is ingested and scored once for the module (400 people, one day ingested, a 1-day window); its
+champions are small boosters fitted on random rows, enough to score, build cases and fill every table. What holds
+the person is checked by reading every Parquet file with pyarrow, never with the code under test.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import lightgbm as lgb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
@@ -32,20 +35,20 @@ from fraudgraph.pseudo import normalise, token
 from jobs.audit import run_audit
 from jobs.features import FEATURE_SETS
 from jobs.ingest import run_ingest
+from jobs.registry import model_name
 from jobs.score import run_score
 from jobs.subject import run_access, run_delete
-from jobs.train import _train_entity
 from privacy import auditlog
 from privacy.erasure import digest, without_erased
 from privacy.scan import rows_holding, without_values
 from simulator import simulate_world
 from tests.conftest import spark_conf_yaml
-from tests.test_registry import sample
 
 KEY = b"subject-test-key"
-START, LAST = dt.date(2026, 3, 1), dt.date(2026, 3, 3)
+UNKNOWN = "+86 199 0000 0000"  # nobody in the world
+START, LAST = dt.date(2026, 3, 1), dt.date(2026, 3, 2)  # the world's days; the lake holds the last one
 BASE = load_config()
-CFG = dataclasses.replace(BASE, window=dataclasses.replace(BASE.window, days=2))
+CFG = dataclasses.replace(BASE, window=dataclasses.replace(BASE.window, days=1))
 
 
 # ---- the transforms, on hand-made frames ----
@@ -92,20 +95,36 @@ def test_working_days_count_monday_to_friday_after_the_day_received():
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("subject")
-    simulate_world(root / "world", people=400, days=3, seed=11, start=START)
+    simulate_world(root / "world", people=400, days=2, seed=11, start=START)
     return root
+
+
+def register_champion(lake: Lake, entity_type: str) -> None:
+    """A small booster on random rows of the entity type's features, registered as its champion (trained as of the
+    day after the lake's day, as the next daily training would be)."""
+    features = list(FEATURE_SETS[entity_type])
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame(rng.normal(size=(200, len(features))), columns=features)
+    booster = lgb.train({"objective": "binary", "num_leaves": 4, "verbose": -1},
+                        lgb.Dataset(rows, label=(rows[features[0]] > 1).astype(int)), num_boost_round=5)
+    name = model_name(CFG, entity_type)
+    registered = tracking.log_model_run(
+        experiment=f"subject-{entity_type}", lake=lake, model_name=name, booster=booster, input_example=rows.head(2),
+        params={}, metrics={}, tags={"entity_type": entity_type, "as_of": (LAST + dt.timedelta(days=1)).isoformat()},
+    )
+    tracking.set_alias(name, tracking.CHAMPION, registered.version, {})
 
 
 @pytest.fixture(scope="module")
 def lake(spark, world) -> Lake:
     """Ingested, with champions, scored for the last day: clean, quarantine, features, scores, cases, at-risk."""
     lake = Lake(world / "lake")
-    run_ingest(spark, CFG, raw=Raw(world / "world" / "raw"), lake=lake, first=START, last=LAST, key=KEY)
+    run_ingest(spark, CFG, raw=Raw(world / "world" / "raw"), lake=lake, first=LAST, last=LAST, key=KEY)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         tracking.configure(lake)
         for entity_type in FEATURE_SETS:
-            _train_entity(CFG, lake, entity_type, sample(0.0, 1, entity_type=entity_type), LAST)
+            register_champion(lake, entity_type)
         run_score(spark, CFG, lake=lake, day=LAST)
     return lake
 
@@ -124,6 +143,16 @@ def _holds(value, values: set[str]) -> bool:
     return False
 
 
+def _textual(kind: pa.DataType) -> bool:
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return True
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _textual(kind.value_type)
+    if pa.types.is_struct(kind):
+        return any(_textual(kind.field(i).type) for i in range(kind.num_fields))
+    return pa.types.is_map(kind)
+
+
 def tables_holding(root: Path, values: set[str]) -> dict[str, int]:
     """Per table (the folders above ``dt=``), the rows of its Parquet files holding a value at any depth."""
     found: Counter[str] = Counter()
@@ -132,7 +161,8 @@ def tables_holding(root: Path, values: set[str]) -> dict[str, int]:
         if any(p.startswith((".", "_")) for p in parts):
             continue
         table = "/".join(p for p in parts[:-1] if not p.startswith(f"{DT}="))
-        found[table] += sum(1 for row in pq.read_table(file).to_pylist() if _holds(row, values))
+        columns = [f.name for f in pq.read_schema(file) if _textual(f.type)]
+        found[table] += sum(1 for row in pq.read_table(file, columns=columns).to_pylist() if _holds(row, values))
     return {t: n for t, n in found.items() if n}
 
 
@@ -191,7 +221,7 @@ def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_
             assert not any(t.encode() in file.read_bytes() for t in everything), file
 
     # The same days again, from raw feeds that still hold them: nothing of theirs comes back.
-    again = run_ingest(spark, CFG, raw=Raw(world / "world" / "raw"), lake=lake, first=START, last=LAST, key=KEY)
+    again = run_ingest(spark, CFG, raw=Raw(world / "world" / "raw"), lake=lake, first=LAST, last=LAST, key=KEY)
     assert again["feeds"]["calls"]["rows_erased"] > 0 and again["feeds"]["subscribers"]["rows_erased"] > 0
     assert "subject_erased" not in again["feeds"]["calls"]["quarantine_reasons"]  # dropped, not kept aside
     run_score(spark, CFG, lake=lake, day=LAST)
@@ -210,30 +240,32 @@ def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_
     assert number not in text and not any(t in text for t in everything)  # never a raw value, never a token
 
 
-def test_a_person_the_lake_does_not_hold_gets_a_clear_answer_and_is_audited(spark, world, lake, tmp_path):
-    unknown = "+86 199 0000 0000"
+def test_fraud_subject_access_on_an_empty_lake_answers_nothing_held_and_audits_it(tmp_path):
     conf = tmp_path / "conf.yaml"
     conf.write_text(spark_conf_yaml())
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"FRAUD_PSEUDO_KEY": KEY.decode()}
-    out = tmp_path / "nobody.json"
+    out, empty = tmp_path / "nobody.json", Lake(tmp_path / "empty-lake")
     done = subprocess.run(
-        [sys.executable, "-m", "fraudgraph.cli", "subject", "access", unknown, "--kind", "msisdn", "--out", str(out),
-         "--lake", str(lake.root), "--conf", str(conf)], capture_output=True, text=True, env=env, timeout=600,
+        [sys.executable, "-m", "fraudgraph.cli", "subject", "access", UNKNOWN, "--kind", "msisdn", "--out", str(out),
+         "--lake", str(empty.root), "--conf", str(conf)], capture_output=True, text=True, env=env, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     answer = json.loads(done.stdout)
     assert answer["outcome"] == "nothing held" and answer["tables"] == {} and answer["subject"]["masked"] == "199****0000"
     assert json.loads(out.read_text())["tables"] == {}
     assert "Nothing in the lake holds them." in out.with_suffix(".txt").read_text()
+    assert [r["request_id"] for r in auditlog.records(empty, auditlog.SUBJECTS_LOG)] == [answer["request_id"]]
 
+
+def test_a_person_the_lake_does_not_hold_is_deleted_from_nothing_and_audited(spark, lake):
     lines = len(auditlog.records(lake, auditlog.SUBJECTS_LOG))
     with pytest.raises(FraudError, match="needs a --reason"):
-        run_delete(spark, CFG, lake=lake, kind="msisdn", identifier=unknown, key=KEY, reason="  ", by="dpo")
+        run_delete(spark, CFG, lake=lake, kind="msisdn", identifier=UNKNOWN, key=KEY, reason="  ", by="dpo")
     with pytest.raises(SystemExit) as refused:  # no --reason: refused before anything starts
-        main(["subject", "delete", unknown, "--kind", "msisdn", "--lake", str(lake.root)])
+        main(["subject", "delete", UNKNOWN, "--kind", "msisdn", "--lake", str(lake.root)])
     assert refused.value.code == 2
     assert len(auditlog.records(lake, auditlog.SUBJECTS_LOG)) == lines  # a refused request writes nothing
-    nothing = run_delete(spark, CFG, lake=lake, kind="msisdn", identifier=unknown, key=KEY, reason="request", by="dpo")
+    nothing = run_delete(spark, CFG, lake=lake, kind="msisdn", identifier=UNKNOWN, key=KEY, reason="request", by="dpo")
     assert (nothing["outcome"], nothing["tables"], nothing["rows"]) == ("nothing held", {}, 0)
     assert auditlog.records(lake, auditlog.SUBJECTS_LOG)[-1]["request_id"] == nothing["request_id"]
 
