@@ -12,8 +12,9 @@ the matching rows reach the driver.
   training data may have held them; a JSON file and a short summary beside it.
 - ``delete`` rewrites each partition holding them without them (staged, then
   swapped in): their rows go, and lists inside other rows (a case's members,
-  money paths and ties) lose the elements naming them; the cases' pages of
-  those days are written again and their labels leave the verdicts log. Their
+  money paths and ties) lose the elements naming them, and a case left with
+  no flagged member goes; the cases' pages of those days are written again
+  and their labels leave the verdicts log. Their
   token digests go on the erasure list, which later ingests, trainings and
   scorings respect. A second search then checks that nothing holds them.
   Figures stored in other rows (a case's counts and loss, the other
@@ -42,6 +43,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cases.assemble import with_flagged_members
 from cases.report import write_report
 from cases.verdicts import erase_from_log, verdicts_on
 from fraudgraph import contract as C
@@ -175,8 +177,10 @@ def run_delete(
     for table, hits in _holding(spark, lake, values).items():
         per_day = {r[DT]: r["n"] for r in hits.groupBy(DT).agg(F.count(F.lit(1)).alias("n")).collect()}
         for day in sorted(per_day):
-            part = spark.read.parquet(str(lake.root / table / f"{DT}={day}"))
-            rewrite_partition(part.transform(without_values, values), lake.root / table, day)
+            part = spark.read.parquet(str(lake.root / table / f"{DT}={day}")).transform(without_values, values)
+            if table == "cases":
+                part = part.transform(with_flagged_members)
+            rewrite_partition(part, lake.root / table, day)
             if table == "cases":
                 write_report(lake, dt.date.fromisoformat(day))  # the analysts' pages of that day, without them
         if per_day:

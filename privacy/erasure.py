@@ -1,10 +1,11 @@
 """The erasure list: people deleted by ``fraud subject delete``, whom no later run may use or bring back.
 
 ``LAKE/subjects/erased.jsonl`` is append-only, one line per deletion: the
-request id, when, and the SHA-256 digest of each of the person's tokens
-(``sha256(token)``, lowercase hex), never a token or a raw value. A digest
-joins with nothing in the lake; a run recognises the person by hashing the
-tokens it computes or reads.
+request id, when, and a digest of each of the person's tokens
+(``sha256("erased:" + token)``, lowercase hex), never a token or a raw value.
+A digest joins with nothing in the lake (the prefix keeps it apart from the
+plain hashes of tokens that case ids are cut from); a run recognises the
+person by hashing the tokens it computes or reads.
 
 - ingestion marks the person's rows with the reason :data:`ERASED` and
   drops them (neither clean nor quarantined, counted in the report): a
@@ -34,11 +35,12 @@ from ingestion.rules import REASON
 
 ERASED = "subject_erased"  # the ingest reason of a row of an erased person
 ERASED_FILE = Path("subjects") / "erased.jsonl"
+DIGEST_PREFIX = "erased:"
 
 
 def digest(token: str) -> str:
-    """The digest a token is listed under: SHA-256 of its text, lowercase hex (Spark's ``sha2(token, 256)``)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """The digest a token is listed under: SHA-256 of ``erased:<token>``, lowercase hex (:func:`is_erased` in Spark)."""
+    return hashlib.sha256((DIGEST_PREFIX + token).encode("utf-8")).hexdigest()
 
 
 def erased_path(lake: Lake) -> Path:
@@ -66,7 +68,7 @@ def record_erasure(lake: Lake, *, request_id: str, tokens: list[str], at: dt.dat
 
 def is_erased(token: Column, digests: frozenset[str]) -> Column:
     """True where ``token`` belongs to an erased person; False for a null token."""
-    return F.coalesce(F.sha2(token, 256).isin(sorted(digests)), F.lit(False))
+    return F.coalesce(F.sha2(F.concat(F.lit(DIGEST_PREFIX), token), 256).isin(sorted(digests)), F.lit(False))
 
 
 def without_erased(df: DataFrame, column: str, *, digests: frozenset[str]) -> DataFrame:

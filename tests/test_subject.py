@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from fraudgraph import contract as C
 from fraudgraph import tracking
 from fraudgraph.cli import main
-from fraudgraph.config import load_config
+from fraudgraph.config import Config, load_config
 from fraudgraph.errors import FraudError
 from fraudgraph.lake import DT, Lake, Raw
 from fraudgraph.pseudo import normalise, token
@@ -47,8 +47,6 @@ from tests.conftest import spark_conf_yaml
 KEY = b"subject-test-key"
 UNKNOWN = "+86 199 0000 0000"  # nobody in the world
 START, LAST = dt.date(2026, 3, 1), dt.date(2026, 3, 2)  # the world's days; the lake holds the last one
-BASE = load_config()
-CFG = dataclasses.replace(BASE, window=dataclasses.replace(BASE.window, days=1))
 
 
 # ---- the transforms, on hand-made frames ----
@@ -93,13 +91,27 @@ def test_working_days_count_monday_to_friday_after_the_day_received():
 
 
 @pytest.fixture(scope="module")
+def cfg(tmp_path_factory) -> Config:
+    """A 1-day window, and quality suites with no expectation: these tests follow a person's rows, not the feeds'
+    quality (tests/test_ingest_quality.py), and every expectation costs Spark jobs."""
+    suites = tmp_path_factory.mktemp("conf") / "quality.yaml"
+    suites.write_text(json.dumps({  # JSON is YAML
+        "volume": {"feeds": [], "trailing_days": 7, "min_ratio": 0.5, "max_ratio": 3.0, "min_median_rows": 1000},
+        "suites": {feed: {"expectations": []} for feed in C.FEEDS},
+    }))
+    base = load_config()
+    return dataclasses.replace(base, window=dataclasses.replace(base.window, days=1),
+                               ingest=dataclasses.replace(base.ingest, quality_suites=str(suites)))
+
+
+@pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("subject")
     simulate_world(root / "world", people=400, days=2, seed=11, start=START)
     return root
 
 
-def register_champion(lake: Lake, entity_type: str) -> None:
+def register_champion(cfg: Config, lake: Lake, entity_type: str) -> None:
     """A small booster on random rows of the entity type's features, registered as its champion (trained as of the
     day after the lake's day, as the next daily training would be)."""
     features = list(FEATURE_SETS[entity_type])
@@ -107,7 +119,7 @@ def register_champion(lake: Lake, entity_type: str) -> None:
     rows = pd.DataFrame(rng.normal(size=(200, len(features))), columns=features)
     booster = lgb.train({"objective": "binary", "num_leaves": 4, "verbose": -1},
                         lgb.Dataset(rows, label=(rows[features[0]] > 1).astype(int)), num_boost_round=5)
-    name = model_name(CFG, entity_type)
+    name = model_name(cfg, entity_type)
     registered = tracking.log_model_run(
         experiment=f"subject-{entity_type}", lake=lake, model_name=name, booster=booster, input_example=rows.head(2),
         params={}, metrics={}, tags={"entity_type": entity_type, "as_of": (LAST + dt.timedelta(days=1)).isoformat()},
@@ -116,16 +128,16 @@ def register_champion(lake: Lake, entity_type: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def lake(spark, world) -> Lake:
+def lake(spark, world, cfg) -> Lake:
     """Ingested, with champions, scored for the last day: clean, quarantine, features, scores, cases, at-risk."""
     lake = Lake(world / "lake")
-    run_ingest(spark, CFG, raw=Raw(world / "world" / "raw"), lake=lake, first=LAST, last=LAST, key=KEY)
+    run_ingest(spark, cfg, raw=Raw(world / "world" / "raw"), lake=lake, first=LAST, last=LAST, key=KEY)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         tracking.configure(lake)
         for entity_type in FEATURE_SETS:
-            register_champion(lake, entity_type)
-        run_score(spark, CFG, lake=lake, day=LAST)
+            register_champion(cfg, lake, entity_type)
+        run_score(spark, cfg, lake=lake, day=LAST)
     return lake
 
 
@@ -189,7 +201,7 @@ def the_person(world: Path, lake: Lake) -> tuple[str, dict[str, set[str]]]:
     raise AssertionError("no flagged number with an ID number and an account in the world")
 
 
-def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_back(spark, world, lake, tmp_path,
+def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_back(spark, cfg, world, lake, tmp_path,
                                                                                        monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     number, tokens = the_person(world, lake)
@@ -198,7 +210,7 @@ def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_
     assert {"clean/subscribers", "clean/accounts", "clean/calls", "features/msisdn", "scores", "cases"} <= set(before)
 
     out = tmp_path / "export" / "subject.json"
-    access = run_access(spark, CFG, lake=lake, kind="msisdn", identifier=number, key=KEY, out=out, by="dpo")
+    access = run_access(spark, cfg, lake=lake, kind="msisdn", identifier=number, key=KEY, out=out, by="dpo")
     export = json.loads(out.read_text(encoding="utf-8"))
     assert {k: set(v) for k, v in export["identifiers"].items()} == tokens  # their numbers, ID number, accounts
     assert {t: found["rows"] for t, found in export["tables"].items()} == before  # every table, every row
@@ -207,10 +219,12 @@ def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_
     assert export["subject"]["masked"] in summary and "clean/calls" in summary and number not in summary
     assert access["outcome"] == "exported" and access["tables"] == before
 
-    deleted = run_delete(spark, CFG, lake=lake, kind="msisdn", identifier=number, key=KEY,
+    deleted = run_delete(spark, cfg, lake=lake, kind="msisdn", identifier=number, key=KEY,
                          reason="subject's request by letter, ref 2026-17", by="dpo", received=dt.date(2026, 11, 2))
     assert deleted["outcome"] == "deleted" and deleted["tables"] == before and deleted["remaining"] == 0
     assert tables_holding(lake.root, everything) == {}
+    cases = pd.read_parquet(lake.cases / f"{DT}={LAST}")  # a case about them alone went with them
+    assert all(any(m["role"] == "flagged" for m in members) for members in cases["members"])
     # Trained for a day after the person's first day in the lake: both champions may have learnt from them.
     assert {(m["model"], tuple(m["aliases"])) for m in deleted["models"]} == {
         ("fraudgraph-msisdn", ("champion",)), ("fraudgraph-account", ("champion",))
@@ -221,10 +235,10 @@ def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_
             assert not any(t.encode() in file.read_bytes() for t in everything), file
 
     # The same days again, from raw feeds that still hold them: nothing of theirs comes back.
-    again = run_ingest(spark, CFG, raw=Raw(world / "world" / "raw"), lake=lake, first=LAST, last=LAST, key=KEY)
+    again = run_ingest(spark, cfg, raw=Raw(world / "world" / "raw"), lake=lake, first=LAST, last=LAST, key=KEY)
     assert again["feeds"]["calls"]["rows_erased"] > 0 and again["feeds"]["subscribers"]["rows_erased"] > 0
     assert "subject_erased" not in again["feeds"]["calls"]["quarantine_reasons"]  # dropped, not kept aside
-    run_score(spark, CFG, lake=lake, day=LAST)
+    run_score(spark, cfg, lake=lake, day=LAST)
     assert tables_holding(lake.root, everything) == {}
     assert spark.read.parquet(str(lake.scores)).count() > 100  # everybody else is still scored
 
@@ -257,15 +271,16 @@ def test_fraud_subject_access_on_an_empty_lake_answers_nothing_held_and_audits_i
     assert [r["request_id"] for r in auditlog.records(empty, auditlog.SUBJECTS_LOG)] == [answer["request_id"]]
 
 
-def test_a_person_the_lake_does_not_hold_is_deleted_from_nothing_and_audited(spark, lake):
+def test_a_person_the_lake_does_not_hold_is_deleted_from_nothing_and_audited(spark, cfg, tmp_path):
+    lake = Lake(tmp_path / "lake")
     lines = len(auditlog.records(lake, auditlog.SUBJECTS_LOG))
     with pytest.raises(FraudError, match="needs a --reason"):
-        run_delete(spark, CFG, lake=lake, kind="msisdn", identifier=UNKNOWN, key=KEY, reason="  ", by="dpo")
+        run_delete(spark, cfg, lake=lake, kind="msisdn", identifier=UNKNOWN, key=KEY, reason="  ", by="dpo")
     with pytest.raises(SystemExit) as refused:  # no --reason: refused before anything starts
         main(["subject", "delete", UNKNOWN, "--kind", "msisdn", "--lake", str(lake.root)])
     assert refused.value.code == 2
     assert len(auditlog.records(lake, auditlog.SUBJECTS_LOG)) == lines  # a refused request writes nothing
-    nothing = run_delete(spark, CFG, lake=lake, kind="msisdn", identifier=UNKNOWN, key=KEY, reason="request", by="dpo")
+    nothing = run_delete(spark, cfg, lake=lake, kind="msisdn", identifier=UNKNOWN, key=KEY, reason="request", by="dpo")
     assert (nothing["outcome"], nothing["tables"], nothing["rows"]) == ("nothing held", {}, 0)
     assert auditlog.records(lake, auditlog.SUBJECTS_LOG)[-1]["request_id"] == nothing["request_id"]
 
@@ -277,14 +292,14 @@ def _expected(spark, lake: Lake, feed: str, first: dt.date, last: dt.date):
     return df.where(F.col(DT).between(first.isoformat(), last.isoformat()))
 
 
-def test_the_audit_report_counts_what_the_lake_holds_and_opens_offline(spark, lake, monkeypatch):
+def test_the_audit_report_counts_what_the_lake_holds_and_opens_offline(spark, cfg, lake, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     last = auditlog.local_day(auditlog.now().isoformat())  # the period reaches today: subjects' requests count
     reveals = [("2026-02-27T02:00:00+00:00", "ana", "before the period"), ("2026-03-02T02:00:00+00:00", "ana", "case C1"),
                ("2026-03-02T09:00:00+08:00", "bo", "case C2")]
     for at, by, reason in reveals:
         auditlog.append(lake, auditlog.REVEAL_LOG, {"at": at, "by": by, "token": "0" * 64, "reason": reason, "found_in": None})
-    result = run_audit(CFG, lake=lake, first=START, last=last)
+    result = run_audit(cfg, lake=lake, first=START, last=last)
     report = json.loads(Path(result["json"]).read_text())
 
     counted = {c["feed"]: c for c in report["categories"]}
