@@ -626,7 +626,12 @@ STAGES: dict[str, Callable] = {
 
 
 class PeakRss:
-    """Peak resident memory of this process and its children (the Spark JVM), sampled every 0.2 s."""
+    """Peak memory of this process and its children (the Spark JVM, its Python workers), sampled every 0.2 s.
+
+    Each process counts its proportional set size (``Pss`` in ``/proc/PID/smaps_rollup``): a page shared by
+    several processes (PySpark forks its Python workers from one daemon) counts once in all, not once in
+    each. The resident set size is the fallback where the kernel has no ``smaps_rollup``.
+    """
 
     def __init__(self) -> None:
         self.peak = 0
@@ -634,7 +639,18 @@ class PeakRss:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def _tree_rss() -> int:
+    def _memory(pid: int, rss_pages: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        return rss_pages * resource.getpagesize()
+
+    @classmethod
+    def _tree_rss(cls) -> int:
         me = os.getpid()
         children: dict[int, list[int]] = {}
         rss: dict[int, int] = {}
@@ -645,13 +661,14 @@ class PeakRss:
                 with open(f"/proc/{entry}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
                 children.setdefault(int(fields[1]), []).append(int(entry))
-                rss[int(entry)] = int(fields[21]) * resource.getpagesize()
+                rss[int(entry)] = int(fields[21])
             except (OSError, IndexError, ValueError):
                 continue
         total, todo = 0, [me]
         while todo:
             pid = todo.pop()
-            total += rss.get(pid, 0)
+            if pid in rss:
+                total += cls._memory(pid, rss[pid])
             todo.extend(children.get(pid, []))
         return total
 

@@ -35,7 +35,15 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from features.common import ENTITY, count_if, cut_lineage, require_columns, safe_ratio
+from features.common import (
+    ENTITY,
+    count_if,
+    cut_lineage,
+    join_with_hubs,
+    require_columns,
+    safe_ratio,
+    without_hubs,
+)
 
 TXN_COLUMNS = ("src_account", "dst_account", "amount", "txn_time", "channel")
 ACCOUNT_COLUMNS = ("account_id", "holder_id_number", "bound_msisdn", "open_date", "account_type")
@@ -61,6 +69,9 @@ NO_RETURN = 5
 HUB_DEGREE = 500
 
 SECONDS_PER_HOUR = 3600.0
+# The dwell and gap windows are ordered within slices of this many seconds of an account's transfers, so that
+# an account with a million transfers spreads over many tasks (96 slices a day).
+TIME_BUCKET_S = 900
 
 FLOW_FEATURES = (
     "in_count",
@@ -292,18 +303,39 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
     The next outgoing transfer is the first at or after the incoming one's
     time (a same-timestamp transfer counts as forwarded at once); an incoming
     transfer followed by none has no dwell and is not forwarded.
+
+    No window spans a whole account: a collection account with a million
+    payers would put a million rows in one task. The ordered windows run per
+    account and :data:`TIME_BUCKET_S` slice of time; what crosses a slice (the
+    first outgoing transfer of a later slice, the last transfer of an earlier
+    one) comes from a table of one row per account and non-empty slice.
     """
-    by_time = Window.partitionBy(ENTITY).orderBy("ts")
-    ahead = by_time.rangeBetween(0, Window.unboundedFollowing)
-    timed = sides_df.where(F.col("ts").isNotNull()).select(
+    timed = sides_df.where(F.col("ts").isNotNull()).withColumn("bucket", F.floor(F.col("ts") / TIME_BUCKET_S))
+    out_ts = F.when(F.col("is_out"), F.col("ts"))
+    by_bucket = Window.partitionBy(ENTITY).orderBy("bucket")
+    buckets = (
+        timed.groupBy(ENTITY, "bucket")
+        .agg(F.min(out_ts).alias("bucket_first_out"), F.max("ts").alias("bucket_last_ts"))
+        .select(
+            ENTITY,
+            "bucket",
+            F.min("bucket_first_out").over(by_bucket.rowsBetween(1, Window.unboundedFollowing)).alias("later_out"),
+            F.lag("bucket_last_ts").over(by_bucket).alias("earlier_ts"),
+        )
+    )
+    in_bucket = Window.partitionBy(ENTITY, "bucket").orderBy("ts")
+    timed = timed.join(buckets, on=[ENTITY, "bucket"], how="inner").select(
         ENTITY,
         "is_out",
         "amount",
         "day",
-        ((F.min(F.when(F.col("is_out"), F.col("ts"))).over(ahead) - F.col("ts")) / SECONDS_PER_HOUR).alias(
-            "dwell_h"
+        (
+            (F.coalesce(F.min(out_ts).over(in_bucket.rangeBetween(0, Window.unboundedFollowing)), F.col("later_out"))
+             - F.col("ts")) / SECONDS_PER_HOUR
+        ).alias("dwell_h"),
+        ((F.col("ts") - F.coalesce(F.lag("ts").over(in_bucket), F.col("earlier_ts"))) / SECONDS_PER_HOUR).alias(
+            "gap_h"
         ),
-        ((F.col("ts") - F.lag("ts").over(by_time)) / SECONDS_PER_HOUR).alias("gap_h"),
     )
     incoming = ~F.col("is_out")
     dwell = F.when(incoming, F.col("dwell_h"))
@@ -393,7 +425,7 @@ def _neighbours(edges_df: DataFrame) -> DataFrame:
 
 
 def _payer_features(
-    edges_df: DataFrame, neighbours_df: DataFrame, nodes_df: DataFrame, holders_df: DataFrame
+    edges_df: DataFrame, neighbours_df: DataFrame, nodes_df: DataFrame, holders_df: DataFrame, hubs_df: DataFrame
 ) -> DataFrame:
     """Fan-in: how many of an account's payers are unrelated to each other.
 
@@ -402,22 +434,23 @@ def _payer_features(
     are not expanded (counted unrelated unless they share a holder).
     """
     pays = edges_df.select(F.col(SRC).alias("payer"), F.col(DST).alias(ENTITY))
-    payer_stats = pays.join(nodes_df.withColumnRenamed(NODE, "payer"), on="payer", how="left")
+    hub_payers = hubs_df.select(F.col(NODE).alias("payer"))
+    payer_stats = join_with_hubs(pays, nodes_df.withColumnRenamed(NODE, "payer"), on="payer", hubs_df=hub_payers,
+                                 how="left")
     shape = payer_stats.groupBy(ENTITY).agg(
         F.count("*").alias("payers"),
         safe_ratio(count_if(F.col("n_out") == 1), F.count("*")).alias("payers_single_payee_share"),
         F.avg("n_out").alias("payers_mean_out_distinct"),
     )
-    small = nodes_df.where(~F.col("is_hub")).select(F.col(NODE).alias("payer"))
     payer_links = neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other"))
     linked_by_money = (
-        pays.join(small, on="payer", how="inner")
+        without_hubs(pays, on="payer", hubs_df=hub_payers)
         .join(payer_links, on="payer", how="inner")
         .join(pays.select(F.col("payer").alias("other"), ENTITY), on=["other", ENTITY], how="left_semi")
         .select(ENTITY, "payer")
     )
-    holder_payers = pays.join(
-        holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", how="inner"
+    holder_payers = join_with_hubs(
+        pays, holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", hubs_df=hub_payers
     )
     shared_holder = (
         holder_payers.groupBy(ENTITY, "holder").agg(F.count("*").alias("n")).where(F.col("n") > 1).drop("n")
@@ -441,7 +474,7 @@ def _payer_features(
     )
 
 
-def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame) -> DataFrame:
+def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     """Fewest transfers from a node to cash at an ATM: 1 = it withdraws itself; absent = none within the cap.
 
     A breadth-first search backwards from the withdrawing nodes, one join of
@@ -452,7 +485,8 @@ def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame) -> DataFra
     frontier = atm_sources_df
     for hops in range(2, MAX_CASH_OUT_HOPS + 1):
         frontier = (
-            edges_df.join(frontier.withColumnRenamed(NODE, DST), on=DST, how="inner")
+            join_with_hubs(edges_df, frontier.withColumnRenamed(NODE, DST), on=DST,
+                           hubs_df=hubs_df.withColumnRenamed(NODE, DST))
             .select(F.col(SRC).alias(NODE))
             .distinct()
         )
@@ -460,7 +494,7 @@ def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame) -> DataFra
     return levels.groupBy(F.col(NODE).alias(ENTITY)).agg(F.min("hops").alias("hops"))
 
 
-def _return_flow(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
+def _return_flow(edges_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     """Money sent that comes back: ``cycle2`` peers, ``cycle3_paths``, ``cycle4_midpoints``, ``return_flow_hops``.
 
     Paths follow the pair graph's direction, pass through non-hub nodes only
@@ -468,11 +502,15 @@ def _return_flow(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
     and closed by an edge ``y -> A`` (3) or by a 2-path ``y -> z -> A`` (4).
     Only nodes with some return flow get a row.
     """
-    small = nodes_df.where(~F.col("is_hub")).select(NODE)
-    via_small = edges_df.join(small.withColumnRenamed(NODE, SRC), on=SRC, how="left_semi")
+    # Hubs are dropped where the rows sit (a broadcast anti-join): a hub's million edges never meet in one task.
+    via_small = without_hubs(edges_df, on=SRC, hubs_df=hubs_df.withColumnRenamed(NODE, SRC))
     first = edges_df.select(F.col(SRC).alias("a"), F.col(DST).alias("x"))
     second = via_small.select(F.col(SRC).alias("x"), F.col(DST).alias("y"))
-    two_paths = first.join(second, on="x", how="inner").where(F.col("a") != F.col("y"))
+    two_paths = (
+        without_hubs(first, on="x", hubs_df=hubs_df.withColumnRenamed(NODE, "x"))
+        .join(second, on="x", how="inner")
+        .where(F.col("a") != F.col("y"))
+    )
     closing = via_small.select(F.col(SRC).alias("y"), F.col(DST).alias("a"))
     cycle2 = first.join(closing.select(F.col("y").alias("x"), "a"), on=["a", "x"], how="left_semi")
     cycle2 = cycle2.groupBy("a").agg(F.count("*").alias("cycle2"))
@@ -482,7 +520,7 @@ def _return_flow(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
         .agg(F.count_distinct("x", "y").alias("cycle3_paths"))
     )
     reach2 = two_paths.select("a", "y").distinct()
-    back2 = reach2.join(small.select(F.col(NODE).alias("a")), on="a", how="left_semi").select(
+    back2 = without_hubs(reach2, on="a", hubs_df=hubs_df.withColumnRenamed(NODE, "a")).select(
         F.col("a").alias("y"), F.col("y").alias("a")
     )
     cycle4 = (
@@ -506,11 +544,11 @@ def _return_flow(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
 
 
 def _peer_features(
-    neighbours_df: DataFrame, nodes_df: DataFrame, returns_df: DataFrame, triangles_df: DataFrame
+    neighbours_df: DataFrame, nodes_df: DataFrame, returns_df: DataFrame, triangles_df: DataFrame, hubs_df: DataFrame
 ) -> DataFrame:
     """Mean and max of the money neighbours' degrees, pass-through, atypical amounts and triangles."""
-    peers = (
-        neighbours_df.join(nodes_df.withColumnRenamed(NODE, "peer"), on="peer", how="inner")
+    peer_table = (
+        nodes_df.withColumnRenamed(NODE, "peer")
         .join(
             returns_df.select(F.col(ENTITY).alias("peer"), F.lit(True).alias("has_return")),
             on="peer",
@@ -520,6 +558,7 @@ def _peer_features(
             triangles_df.select(F.col(ENTITY).alias("peer"), "triangles", "clustering"), on="peer", how="left"
         )
     )
+    peers = join_with_hubs(neighbours_df, peer_table, on="peer", hubs_df=hubs_df.withColumnRenamed(NODE, "peer"))
     return peers.groupBy(ENTITY).agg(
         F.avg("n_in").alias("peers_mean_in_distinct"),
         F.max("n_in").alias("peers_max_in_distinct"),
@@ -542,20 +581,21 @@ def _peer_features(
     )
 
 
-def _second_hop_features(neighbours_df: DataFrame, peer_features_df: DataFrame) -> DataFrame:
+def _second_hop_features(neighbours_df: DataFrame, peer_features_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     """Neighbours' neighbours: the mean over the money neighbours of their ``peers_mean_clustering``."""
     return (
-        neighbours_df.join(
+        join_with_hubs(
+            neighbours_df,
             peer_features_df.select(F.col(ENTITY).alias("peer"), F.col("peers_mean_clustering").alias("c")),
             on="peer",
-            how="inner",
+            hubs_df=hubs_df.withColumnRenamed(NODE, "peer"),
         )
         .groupBy(ENTITY)
         .agg(F.avg("c").alias("peers_mean_peers_clustering"))
     )
 
 
-def _payee_features(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
+def _payee_features(edges_df: DataFrame, nodes_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     """Where its money goes: max and mean over its payees of their ``in_off_mode_share``.
 
     A payee that receives many transfers its payers do not usually send
@@ -563,8 +603,11 @@ def _payee_features(edges_df: DataFrame, nodes_df: DataFrame) -> DataFrame:
     laundering account); the payer of such accounts is tied to that flow even
     when its own amounts are regular.
     """
-    payees = edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias(NODE)).join(
-        nodes_df.select(NODE, "in_off_mode_share"), on=NODE, how="inner"
+    payees = join_with_hubs(
+        edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias(NODE)),
+        nodes_df.select(NODE, "in_off_mode_share"),
+        on=NODE,
+        hubs_df=hubs_df,
     )
     return payees.groupBy(ENTITY).agg(
         F.max("in_off_mode_share").alias("payees_max_off_mode_share"),
@@ -577,7 +620,7 @@ def _degrees(neighbours_df: DataFrame) -> DataFrame:
     return neighbours_df.groupBy(ENTITY).agg(F.count("*").alias("deg"))
 
 
-def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame) -> DataFrame:
+def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     """Every undirected triangle of the neighbour graph exactly once: ``u, v, w`` (its three nodes).
 
     Each undirected edge is oriented from the lower to the higher (degree,
@@ -588,11 +631,11 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame) -> DataFra
     """
     ranked = degree_df.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
     oriented = (
-        neighbours_df.join(ranked, on=ENTITY, how="inner")
-        .join(
+        join_with_hubs(
+            join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs_df=hubs_df.withColumnRenamed(NODE, ENTITY)),
             ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")),
             on="peer",
-            how="inner",
+            hubs_df=hubs_df.withColumnRenamed(NODE, "peer"),
         )
         .where(F.col("rank") < F.col("peer_rank"))
         .select(F.col(ENTITY).alias("u"), F.col("peer").alias("v"))
@@ -607,7 +650,7 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame) -> DataFra
     ).select("u", "v", "w")
 
 
-def _triangles(neighbours_df: DataFrame) -> DataFrame:
+def _triangles(neighbours_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     """Undirected triangles through each node, its clustering and how densely it is tied to its peers.
 
     Output, one row per node with a money neighbour: ``triangles``,
@@ -618,7 +661,7 @@ def _triangles(neighbours_df: DataFrame) -> DataFrame:
     neighbour with). Triangles are listed by :func:`_closed_triangles`.
     """
     degree = _degrees(neighbours_df)
-    closed = _closed_triangles(neighbours_df, degree)
+    closed = _closed_triangles(neighbours_df, degree, hubs_df)
     # Each triangle supports its three edges; an edge's support is the neighbours its ends share.
     edge_support = (
         closed.select(
@@ -739,11 +782,13 @@ def account_features(
     edges = _reuse(edges)
     neighbours = _reuse(_neighbours(edges))
     nodes = _reuse(_node_stats(edges, sides, hub_degree=hub_degree))
+    # Few nodes: joins keyed by a node meet a hub's many rows by broadcast, not in one task.
+    hubs = _reuse(nodes.where(F.col("is_hub")).select(NODE))
     identity = _reuse(_identity_features(accounts_df, as_of))
-    returns = _reuse(_return_flow(edges, nodes))
-    triangles = _reuse(_triangles(neighbours))
-    cash_out = _hops_to_cash_out(edges, atm_sources)
-    peers = _reuse(_peer_features(neighbours, nodes, returns, triangles))
+    returns = _reuse(_return_flow(edges, hubs))
+    triangles = _reuse(_triangles(neighbours, hubs))
+    cash_out = _hops_to_cash_out(edges, atm_sources, hubs)
+    peers = _reuse(_peer_features(neighbours, nodes, returns, triangles, hubs))
 
     counts = [
         "reciprocal_counterparties",
@@ -759,13 +804,13 @@ def account_features(
         .join(_pair_side_features(sides), on=ENTITY, how="left")
         .join(_timing_features(sides), on=ENTITY, how="left")
         .join(
-            _payer_features(edges, neighbours, nodes, identity.where(F.col("holder").isNotNull())),
+            _payer_features(edges, neighbours, nodes, identity.where(F.col("holder").isNotNull()), hubs),
             on=ENTITY,
             how="left",
         )
         .join(peers, on=ENTITY, how="left")
-        .join(_second_hop_features(neighbours, peers), on=ENTITY, how="left")
-        .join(_payee_features(edges, nodes), on=ENTITY, how="left")
+        .join(_second_hop_features(neighbours, peers, hubs), on=ENTITY, how="left")
+        .join(_payee_features(edges, nodes, hubs), on=ENTITY, how="left")
         .join(returns, on=ENTITY, how="left")
         .join(triangles, on=ENTITY, how="left")
         .join(cash_out, on=ENTITY, how="left")
@@ -818,7 +863,8 @@ def known_fraud_features(transactions_df: DataFrame, seeds_df: DataFrame) -> Dat
         .groupBy(ENTITY)
         .agg(F.count("*").alias("deg"), F.sum("peer_seed").alias("known_fraud_peers"))
     )
-    closed = _closed_triangles(neighbours, peers)
+    hubs = _reuse(peers.where(F.col("deg") > HUB_DEGREE).select(F.col(ENTITY).alias(NODE)))
+    closed = _closed_triangles(neighbours, peers, hubs)
     for corner in ("u", "v", "w"):
         closed = with_seed_flag(closed, corner, f"{corner}_seed")
 

@@ -43,3 +43,27 @@ def cut_lineage(df: DataFrame, *, eager: bool = True) -> DataFrame:
     if df.sparkSession.sparkContext.getCheckpointDir():
         return df.checkpoint(eager=True)
     return df.localCheckpoint(eager=eager)
+
+
+def join_with_hubs(rows_df: DataFrame, table_df: DataFrame, *, on: str, hubs_df: DataFrame, how: str = "inner") -> DataFrame:
+    """``rows_df.join(table_df, on=on, how=how)`` (inner or left), without one task holding a hub's rows.
+
+    ``table_df`` has one row per key; ``hubs_df`` (column ``on``) lists the keys that very many rows of
+    ``rows_df`` share: a collection account with a million payers, a number that dialed a million others.
+    A shuffle on ``on`` would send all of a hub's rows to one task. Here the hubs' rows stay where they are
+    and meet their few table rows by broadcast; the other rows shuffle as usual. ``hubs_df`` must be small
+    (hubs are rare by definition) and is broadcast; a key missing from it is joined the ordinary way. Rows
+    with a null key behave as in the plain join. ``rows_df`` is read twice: pass a materialised table.
+    """
+    if how not in ("inner", "left"):
+        raise ValueError(f"join_with_hubs: how must be inner or left, got {how!r}")
+    hubs = F.broadcast(hubs_df.select(on).distinct())
+    hub_rows = rows_df.join(hubs, on=on, how="left_semi")
+    other_rows = rows_df.join(hubs, on=on, how="left_anti")
+    hub_table = F.broadcast(table_df.join(hubs, on=on, how="left_semi"))
+    return other_rows.join(table_df, on=on, how=how).unionByName(hub_rows.join(hub_table, on=on, how=how))
+
+
+def without_hubs(rows_df: DataFrame, *, on: str, hubs_df: DataFrame) -> DataFrame:
+    """The rows of ``rows_df`` whose ``on`` is not a hub of ``hubs_df`` (small, broadcast): no shuffle."""
+    return rows_df.join(F.broadcast(hubs_df.select(on).distinct()), on=on, how="left_anti")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -19,6 +20,28 @@ if getattr(_MAIN, "__spec__", None) is None and not hasattr(_MAIN, "__file__"):
     _MAIN.__file__ = "<pytest-xdist worker>"
 
 TEST_KEY = "test-key-not-a-secret"
+
+
+def fraud_command(*args: str) -> list[str]:
+    """``fraud ARGS`` as a subprocess command line, with this interpreter."""
+    return [sys.executable, "-m", "fraudgraph.cli", *args]
+
+
+def run_fraud(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """``fraud ARGS`` in a subprocess, whatever its exit code."""
+    return subprocess.run(fraud_command(*args), capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def answer(returncode: int, stdout: str, stderr: str) -> dict:
+    """A finished ``fraud`` command's JSON answer; it must have succeeded."""
+    assert returncode == 0, stderr[-3000:]
+    return json.loads(stdout)
+
+
+def fraud(*args: str, env: dict[str, str], timeout: float = 2700) -> dict:
+    """``fraud ARGS`` in a subprocess, which must succeed; its JSON answer."""
+    done = run_fraud(*args, env=env, timeout=timeout)
+    return answer(done.returncode, done.stdout, done.stderr)
 
 # Interpreted expressions instead of generated Java: a unit test's plans run once on a few rows, so
 # compiling them costs more than it saves (about a fifth of those tests' time). The jobs keep Spark's

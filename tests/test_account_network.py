@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import random
+import statistics
 
 import pytest
 
 from features.accounts import ACCOUNT_FEATURES, account_features
-from features.common import ENTITY, MissingColumns
+from features.common import ENTITY, MissingColumns, join_with_hubs, without_hubs
 
 AS_OF = dt.date(2026, 5, 3)
 T = dt.datetime
@@ -196,6 +198,38 @@ def test_dwell_time_runs_from_each_incoming_transfer_to_the_next_outgoing_one(mu
     )
 
 
+def test_dwell_and_gaps_are_the_same_within_and_across_time_slices(spark):
+    """The windows run per account and 15-minute slice: random transfers, many in one slice, some at the same
+    second, against the definitions worked out in plain Python over each account's whole history."""
+    rng = random.Random(7)
+    start = T(2026, 5, 3, 9, 0)
+    txns = [
+        (src, dst, float(rng.randint(1, 9) * 100), start + dt.timedelta(seconds=rng.choice(range(0, 4 * 3600, 150))),
+         "mobile")
+        for src, dst in (rng.choice([("H", "P"), ("Q", "H"), ("R", "H"), ("H", "S")]) for _ in range(120))
+    ]
+    holders = [("H", "HH", None, D(2026, 1, 1), "personal")]
+    found = rows(account_features(spark.createDataFrame(txns, TXN_SCHEMA),
+                                  spark.createDataFrame(holders, ACCOUNT_SCHEMA), as_of=AS_OF, window_days=7))
+    sides = [(t[3].timestamp(), t[0] == "H", t[2]) for t in txns if "H" in t[:2]]
+    times = sorted(ts for ts, _, _ in sides)
+    gaps = [(b - a) / 3600 for a, b in zip(times, times[1:], strict=False)]
+    dwells = []
+    for ts, is_out, amount in sides:
+        if not is_out:
+            after = [t for t, o, _ in sides if o and t >= ts]
+            dwells.append(((min(after) - ts) / 3600 if after else None, amount))
+    known = sorted(d for d, _ in dwells if d is not None)
+    forwarded = sum(a for d, a in dwells if d is not None and d <= 1) / sum(a for _, a in dwells)
+    mean_gap = statistics.fmean(gaps)
+    assert len(set(times)) < len(times) and sum(d == 0 for d in known) > 0  # ties, and forwarded at once
+    assert found["H"]["dwell_min_hours"] == pytest.approx(known[0])
+    assert found["H"]["dwell_median_hours"] == pytest.approx(statistics.median(known))
+    assert found["H"]["forwarded_1h_share"] == pytest.approx(forwarded)
+    assert found["H"]["gap_median_hours"] == pytest.approx(statistics.median(gaps))
+    assert found["H"]["gap_cv"] == pytest.approx(statistics.stdev(gaps) / mean_gap)
+
+
 def test_payers_are_unrelated_unless_they_transact_or_share_a_holder(mule, ring):
     columns = (
         "payers_single_payee_share",
@@ -360,3 +394,37 @@ def test_account_features_name_missing_columns(spark):
         MissingColumns, match=r"missing columns \['bound_msisdn'\]; present: \['account_id', 'account_type'"
     ):
         account_features(txns, accounts, as_of=AS_OF, window_days=3)
+
+
+@pytest.mark.parametrize("how", ["inner", "left"])
+def test_a_join_with_hubs_gives_the_rows_of_the_plain_join(spark, how):
+    """Hub H's rows meet their table row by broadcast, the others by shuffle: the same rows either way, a null
+    key and a key missing from the table included."""
+    rows = spark.createDataFrame(
+        [("H", 1), ("H", 2), ("H", 3), ("a", 4), ("b", 5), (None, 6), ("z", 7)], "node string, n int"
+    )
+    table = spark.createDataFrame([("H", "hub"), ("a", "x"), ("b", None), (None, "null key")], "node string, t string")
+    hubs = spark.createDataFrame([("H",), ("gone",)], "node string")
+    found = join_with_hubs(rows, table, on="node", hubs_df=hubs, how=how)
+    expected = {("H", 1, "hub"), ("H", 2, "hub"), ("H", 3, "hub"), ("a", 4, "x"), ("b", 5, None)}
+    if how == "left":
+        expected |= {(None, 6, None), ("z", 7, None)}
+    assert found.columns == ["node", "n", "t"]
+    assert sorted(map(tuple, found.collect()), key=str) == sorted(expected, key=str)
+    assert {tuple(r) for r in without_hubs(rows, on="node", hubs_df=hubs).collect()} == {
+        ("a", 4), ("b", 5), (None, 6), ("z", 7)
+    }
+
+
+def test_hubs_change_only_the_searches_that_skip_them(spark, features):
+    """With every node of degree 3 or more a hub, the joins keyed by a node take their broadcast path for M, P
+    and R; only the payer-link and return-flow searches, which do not pass through hubs, may differ."""
+    txns = spark.createDataFrame(MULE_TXNS + RING_TXNS, TXN_SCHEMA)
+    accounts = spark.createDataFrame(MULE_ACCOUNTS + RING_ACCOUNTS, ACCOUNT_SCHEMA)
+    with_hubs = rows(account_features(txns, accounts, as_of=AS_OF, window_days=3, hub_degree=2))
+    searched = {"unrelated_payers", "unrelated_payer_share", "cycle3_paths", "cycle4_midpoints", "return_flow_hops",
+                "peers_return_flow_share"}
+    same = [c for c in ACCOUNT_FEATURES if c not in searched]
+    assert with_hubs.keys() == features.keys()
+    for token, values in features.items():
+        assert [with_hubs[token][c] for c in same] == pytest.approx([values[c] for c in same], nan_ok=True), token

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from simulator import simulate_world
-from tests.conftest import spark_conf_yaml
+from tests.conftest import fraud, spark_conf_yaml
 
 DAY = "2026-03-21"
-
-
-def fraud(*args: str, env: dict[str, str]) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "fraudgraph.cli", *args], capture_output=True, text=True, env=env, timeout=2700
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
-import sys
 
 import pytest
 from pyspark.sql import functions as F
@@ -13,6 +11,7 @@ from pyspark.sql import functions as F
 from fraudgraph.contract import CALLS
 from fraudgraph.errors import SchemaMismatch
 from fraudgraph.lake import Raw
+from tests.conftest import run_fraud
 from tests.contract_world import SCHEMAS
 
 DAY = dt.date(2026, 5, 1)
@@ -61,10 +60,6 @@ def test_long_durations_and_zone_free_timestamps_are_accepted(spark, tmp_path):
     assert df.select(F.date_format("start_time", "yyyy-MM-dd HH:mm").alias("t")).first()["t"] == "2026-05-01 23:59"
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fraudgraph.cli", *args], capture_output=True, text=True, env=env, timeout=300)
-
-
 def test_cli_reports_a_schema_mismatch_in_one_line_and_exits_non_zero(spark, tmp_path):
     raw = tmp_path / "raw"
     write_calls(
@@ -83,20 +78,20 @@ def test_cli_reports_a_schema_mismatch_in_one_line_and_exits_non_zero(spark, tmp
     for feed in ("sms", "transactions", "exposures", "labels"):
         (raw / feed).mkdir()
     env = {**os.environ, "FRAUD_PSEUDO_KEY": "k"}
-    result = run_cli("ingest", "--raw", str(raw), "--lake", str(tmp_path / "lake"), "--from", "2026-05-01", "--to", "2026-05-01", env=env)
+    result = run_fraud("ingest", "--raw", str(raw), "--lake", str(tmp_path / "lake"), "--from", "2026-05-01", "--to", "2026-05-01", env=env)
     assert result.returncode == 3
     assert result.stderr.strip().splitlines()[-1] == "fraud ingest: error: feed calls: column duration_s expected int, found double"
 
 
 def test_cli_without_key_stops_before_spark_starts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "FRAUD_PSEUDO_KEY"}
-    result = run_cli("ingest", "--raw", str(tmp_path), "--lake", str(tmp_path / "lake"), "--from", "2026-05-01", "--to", "2026-05-01", env=env)
+    result = run_fraud("ingest", "--raw", str(tmp_path), "--lake", str(tmp_path / "lake"), "--from", "2026-05-01", "--to", "2026-05-01", env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == "fraud ingest: error: FRAUD_PSEUDO_KEY is not set: export the pseudonymisation key before running"
 
 
 def test_cli_names_a_missing_feed_folder(tmp_path):
     env = {**os.environ, "FRAUD_PSEUDO_KEY": "k"}
-    result = run_cli("ingest", "--raw", str(tmp_path), "--lake", str(tmp_path / "lake"), "--from", "2026-05-01", "--to", "2026-05-01", env=env)
+    result = run_fraud("ingest", "--raw", str(tmp_path), "--lake", str(tmp_path / "lake"), "--from", "2026-05-01", "--to", "2026-05-01", env=env)
     assert result.returncode == 4
     assert result.stderr.strip() == f"fraud ingest: error: feed subscribers: folder {tmp_path}/subscribers not found"

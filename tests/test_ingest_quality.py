@@ -7,8 +7,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from fraudgraph.config import BASE_CONF, load_config
 from fraudgraph.errors import FraudError, UnreadableInput
 from fraudgraph.lake import Lake, Raw, recover
 from jobs.ingest import QualityGateFailed, feeds_to_read, run_ingest
-from tests.conftest import spark_conf_yaml
+from tests.conftest import run_fraud, spark_conf_yaml
 from tests.contract_world import SCHEMAS, START, mini_rows, write_feeds
 
 KEY = b"quality-test-key"
@@ -129,7 +127,7 @@ def test_a_run_killed_between_writes_leaves_every_partition_readable(spark, cfg,
     env = {**os.environ, "FRAUD_PSEUDO_KEY": KEY.decode(), "FRAUDGRAPH_CRASH_AT": "trash:1"}
     args = ["ingest", "--raw", str(raw), "--lake", str(lake), "--conf", str(conf), "--from", str(DAY[0]), "--to", str(DAY[1])]
     args += ["--feed", "subscribers", "--feed", "calls"]
-    crashed = subprocess.run([sys.executable, "-m", "fraudgraph.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    crashed = run_fraud(*args, env=env)
     assert crashed.returncode == 70, crashed.stderr[-2000:]
     # Killed right after the first old partition was moved aside: clean/subscribers lost its first day for now.
     trash = [p for p in (lake / "clean").iterdir() if p.name.startswith(".trash-subscribers")]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -15,6 +13,7 @@ from fraudgraph.lake import Lake, Raw
 from fraudgraph.pseudo import normalise, token
 from jobs.reveal import audit_path, run_reveal
 from simulator import simulate_world
+from tests.conftest import run_fraud
 
 KEY = b"reveal-test-key"
 
@@ -62,12 +61,11 @@ def test_fraud_reveal_prints_the_value_and_exits_4_for_an_unknown_token(world):
     env = {**os.environ, "FRAUD_PSEUDO_KEY": KEY.decode()}
     io = ["--raw", str(world / "world" / "raw"), "--lake", str(world / "cli-lake")]
     account = first_value(world, "accounts", "account_id")
-    done = subprocess.run([sys.executable, "-m", "fraudgraph.cli", "reveal", token(KEY, "account", account), *io,
-                           "--reason", "mule account, bank request 17"], capture_output=True, text=True, env=env, timeout=600)
+    done = run_fraud("reveal", token(KEY, "account", account), *io, "--reason", "mule account, bank request 17", env=env,
+                     timeout=600)
     assert done.returncode == 0, done.stderr[-1000:]
     assert json.loads(done.stdout)["raw"] == account.strip()
-    missing = subprocess.run([sys.executable, "-m", "fraudgraph.cli", "reveal", "f" * 64, *io, "--reason", "x"],
-                             capture_output=True, text=True, env=env, timeout=600)
+    missing = run_fraud("reveal", "f" * 64, *io, "--reason", "x", env=env, timeout=600)
     ours = [line for line in missing.stderr.splitlines() if line.startswith("fraud reveal")]  # Spark's JVM adds its own
     assert missing.returncode == 4 and len(ours) == 1 and "holds token" in ours[0]
     assert len(audit_path(Lake(world / "cli-lake")).read_text().splitlines()) == 2
