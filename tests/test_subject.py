@@ -12,8 +12,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -42,7 +40,7 @@ from privacy import auditlog
 from privacy.erasure import digest, without_erased
 from privacy.scan import rows_holding, without_values
 from simulator import simulate_world
-from tests.conftest import spark_conf_yaml
+from tests.conftest import fraud, spark_conf_yaml
 
 KEY = b"subject-test-key"
 UNKNOWN = "+86 199 0000 0000"  # nobody in the world
@@ -259,12 +257,8 @@ def test_fraud_subject_access_on_an_empty_lake_answers_nothing_held_and_audits_i
     conf.write_text(spark_conf_yaml())
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"FRAUD_PSEUDO_KEY": KEY.decode()}
     out, empty = tmp_path / "nobody.json", Lake(tmp_path / "empty-lake")
-    done = subprocess.run(
-        [sys.executable, "-m", "fraudgraph.cli", "subject", "access", UNKNOWN, "--kind", "msisdn", "--out", str(out),
-         "--lake", str(empty.root), "--conf", str(conf)], capture_output=True, text=True, env=env, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    answer = json.loads(done.stdout)
+    answer = fraud("subject", "access", UNKNOWN, "--kind", "msisdn", "--out", str(out), "--lake", str(empty.root),
+                   "--conf", str(conf), env=env, timeout=600)
     assert answer["outcome"] == "nothing held" and answer["tables"] == {} and answer["subject"]["masked"] == "199****0000"
     assert json.loads(out.read_text())["tables"] == {}
     assert "Nothing in the lake holds them." in out.with_suffix(".txt").read_text()
