@@ -147,6 +147,7 @@ def stage_balance(event_log: Path) -> list[dict]:
             "stage": key[0], "attempt": key[1], "name": names.get(key, "").split(" at ")[0], "tasks": len(found),
             "reads": "shuffle" if sum(shuffled) else "input", "records": total,
             "max_task_share": round(max(records) / total, 4) if total else 0.0,
+            "max_task_records": max(records), "median_task_records": int(statistics.median(records)),
             "max_task_ms": max(times), "median_task_ms": int(statistics.median(times)),
         })
     return stages
@@ -199,7 +200,7 @@ def run(out: Path, *, calls: int, hot: int) -> dict:
     seconds = time.perf_counter() - started
     stages = stage_balance(next(events.iterdir()))
     shuffles = [s for s in stages if s["reads"] == "shuffle" and s["tasks"] > 1]
-    worst = sorted(shuffles, key=lambda s: s["max_task_share"], reverse=True)[:5]
+    worst = sorted(shuffles, key=lambda s: s["max_task_records"] - s["median_task_records"], reverse=True)[:5]
     return {
         "calls": calls, "hot": hot, "partitions": PARTITIONS, "seconds": round(seconds, 1), "stages": stages,
         "worst_shuffle_stages": worst, "hot_features": hot_features(lake, tokens),
@@ -222,12 +223,12 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(summary, default=str))
-    print("| stage | name | tasks | reads | records | largest task's share | largest task (s) | median task (s) |")
-    print("|---:|---|---:|---|---:|---:|---:|---:|")
+    print("| stage | tasks | records | largest task | median task | largest task (s) | median task (s) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for s in summary["stages"]:
-        if s["records"] >= args.hot // 2:
-            print(f"| {s['stage']} | {s['name']} | {s['tasks']} | {s['reads']} | {s['records']:,} | "
-                  f"{s['max_task_share']:.1%} | {s['max_task_ms'] / 1000:.1f} | {s['median_task_ms'] / 1000:.1f} |")
+        if s["reads"] == "shuffle" and s["records"] >= args.hot // 2:
+            print(f"| {s['stage']} | {s['tasks']} | {s['records']:,} | {s['max_task_records']:,} | "
+                  f"{s['median_task_records']:,} | {s['max_task_ms'] / 1000:.1f} | {s['median_task_ms'] / 1000:.1f} |")
     print(f"\nfeature stage: {summary['seconds']:.0f} s on {summary['calls']:,} calls + {args.hot:,} hot calls "
           f"and {args.hot:,} hot payers")
     print(json.dumps({"worst_shuffle_stages": summary["worst_shuffle_stages"]}, indent=1))

@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 
 from features.common import (
     ENTITY,
+    JOIN_HUB_DEGREE,
     count_if,
     cut_lineage,
     join_with_hubs,
@@ -863,7 +864,7 @@ def known_fraud_features(transactions_df: DataFrame, seeds_df: DataFrame) -> Dat
         .groupBy(ENTITY)
         .agg(F.count("*").alias("deg"), F.sum("peer_seed").alias("known_fraud_peers"))
     )
-    hubs = _reuse(peers.where(F.col("deg") > HUB_DEGREE).select(F.col(ENTITY).alias(NODE)))
+    hubs = _reuse(peers.where(F.col("deg") > JOIN_HUB_DEGREE).select(F.col(ENTITY).alias(NODE)))
     closed = _closed_triangles(neighbours, peers, hubs)
     for corner in ("u", "v", "w"):
         closed = with_seed_flag(closed, corner, f"{corner}_seed")

@@ -45,6 +45,11 @@ def cut_lineage(df: DataFrame, *, eager: bool = True) -> DataFrame:
     return df.localCheckpoint(eager=eager)
 
 
+# A vertex with more neighbours than this is a hub for joins keyed by a vertex: its rows meet the vertex's
+# row by broadcast where they sit (join_with_hubs), never all in one task.
+JOIN_HUB_DEGREE = 500
+
+
 def join_with_hubs(rows_df: DataFrame, table_df: DataFrame, *, on: str, hubs_df: DataFrame, how: str = "inner") -> DataFrame:
     """``rows_df.join(table_df, on=on, how=how)`` (inner or left), without one task holding a hub's rows.
 

@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from features import graphs as G
 from features.accounts import known_fraud_features
-from features.common import ENTITY, require_columns, safe_ratio
+from features.common import ENTITY, JOIN_HUB_DEGREE, join_with_hubs, require_columns, safe_ratio
 from features.graph_algos import connected_components
 from features.window import EventWindow, event_window
 from fraudgraph.config import GraphConf
@@ -240,8 +240,10 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
         F.col(SEED).alias("peer_seed"),
     )
     called_me = F.col("in_n") > 0
+    # A number that dialed a leaked list is the peer of every number on it: its rows meet by broadcast.
+    hubs = numbers.where(F.col("degree") > JOIN_HUB_DEGREE).select(F.col(ID).alias("peer"))
     per_number = (
-        contacts.join(peer, on="peer")
+        join_with_hubs(contacts, peer, on="peer", hubs_df=hubs)
         .groupBy(ID)
         .agg(
             F.avg("peer_degree").alias("contact_mean_degree"),
@@ -253,7 +255,7 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
         .cache()
     )
     callee = per_number.select(F.col(ID).alias("peer"), "hv_callers", "fraud_callers")
-    called = contacts.where(F.col("out_n") > 0).select(ID, "peer").join(callee, on="peer").cache()
+    called = join_with_hubs(contacts.where(F.col("out_n") > 0).select(ID, "peer"), callee, on="peer", hubs_df=hubs).cache()
 
     def count_above(column: str, n: int) -> F.Column:
         return F.count(F.when(F.col(column) > n, 1))
@@ -315,15 +317,17 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
     """
     degree = _with_seed(nb.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.SRC, ID), seeds, ID, SEED)
     peer = degree.select(F.col(ID).alias(G.DST), F.col("deg").alias("peer_deg"), F.col(SEED).alias("peer_seed"))
+    hubs = degree.where(F.col("deg") > JOIN_HUB_DEGREE).select(F.col(ID).alias(G.DST))
     hop1 = (
-        nb.join(peer, on=G.DST)
+        join_with_hubs(nb, peer, on=G.DST, hubs_df=hubs)
         .groupBy(G.SRC)
         .agg(F.avg("peer_seed").alias("risk_1hop"), F.avg(1.0 / F.col("peer_deg")).alias("mean_inv_peer_deg"))
         .withColumnRenamed(G.SRC, ID)
         .join(degree.select(ID, SEED), on=ID)
     )
     hop2 = (
-        nb.join(hop1.select(F.col(ID).alias(G.DST), F.col("risk_1hop").alias("peer_risk")), on=G.DST)
+        join_with_hubs(nb, hop1.select(F.col(ID).alias(G.DST), F.col("risk_1hop").alias("peer_risk")), on=G.DST,
+                       hubs_df=hubs)
         .groupBy(F.col(G.SRC).alias(ID))
         .agg(F.avg("peer_risk").alias("peer_risk"))
     )
