@@ -164,6 +164,12 @@ def build_cases(
     return cases, membership, gone
 
 
+def with_flagged_members(cases: DataFrame) -> DataFrame:
+    """The case rows that still have a flagged member: a case whose flagged parties were all taken out (a person
+    deleted on request, ``fraud subject delete``) was about them alone and goes with them."""
+    return cases.where(F.exists("members", lambda m: m["role"] == FLAGGED))
+
+
 def case_sources(
     membership: DataFrame, calls: DataFrame, exposed: DataFrame, sources: DataFrame, *, people: int, top: int = 3
 ) -> DataFrame:

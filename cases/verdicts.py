@@ -92,6 +92,40 @@ def record_verdict(
     return {**record, "log": str(path)}
 
 
+def verdicts_on(lake: Lake, tokens: set[str]) -> list[dict[str, Any]]:
+    """The verdicts that label one of ``tokens`` or name one as ``member``, oldest first (a subject's access)."""
+    path = log_path(lake)
+    if not path.is_file():
+        return []
+    found = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in found if r.get("member") in tokens or any(x["entity_token"] in tokens for x in r["labels"])]
+
+
+def erase_from_log(lake: Lake, tokens: set[str], *, request_id: str) -> int:
+    """Take ``tokens`` out of the log (``fraud subject delete``): their labels leave each verdict, a verdict
+    on one of them as ``member`` loses the member; such a record gets ``erased_by`` (the request id). The one
+    rewrite the log allows, made atomically (a new file renamed over the old). Returns the labels removed."""
+    path = log_path(lake)
+    if not path.is_file():
+        return 0
+    removed, lines = 0, []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        kept = [x for x in record["labels"] if x["entity_token"] not in tokens]
+        if len(kept) < len(record["labels"]) or record.get("member") in tokens:
+            removed += len(record["labels"]) - len(kept)
+            record.update(labels=kept, erased_by=request_id)
+            if record.get("member") in tokens:
+                record["member"] = None
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    fresh = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    fresh.write_text("".join(lines), encoding="utf-8")
+    fresh.replace(path)
+    return removed
+
+
 def verdict_labels(spark: SparkSession, lake: Lake) -> DataFrame:
     """Every verdict's labels in the clean labels' shape (:data:`LABEL_SCHEMA`); empty when there is none."""
     path = log_path(lake)

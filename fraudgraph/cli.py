@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fraudgraph.contract import FEEDS, LABEL_ENTITY_TYPES
+from fraudgraph.contract import ACCOUNT, FEEDS, ID_NUMBER, LABEL_ENTITY_TYPES, MSISDN
 from fraudgraph.errors import FraudError
 
 log = logging.getLogger("fraudgraph")
+
+SUBJECT_KINDS = (MSISDN, ID_NUMBER, ACCOUNT)  # privacy.person.KINDS, without importing Spark to parse arguments
 
 
 def _add_io(parser: argparse.ArgumentParser, *, raw: bool = True) -> None:
@@ -85,6 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     reveal.add_argument("token", help="a member's token (the case report's last column)")
     reveal.add_argument("--reason", required=True, help="why: written to the append-only audit log with who and when")
 
+    # Personal-information rights (README "Personal-information rights"): the subject's identifier is read once,
+    # tokenised, and never written; each request goes to LAKE/audit/subjects.jsonl.
+    person = argparse.ArgumentParser(add_help=False)
+    _add_io(person, raw=False)
+    person.add_argument("identifier", help="the person's raw mobile number, resident ID number or account number")
+    person.add_argument("--kind", required=True, choices=SUBJECT_KINDS, help="what the identifier is")
+    person.add_argument("--received", help="day the request was received YYYY-MM-DD, for the 30-working-day limit "
+                        "(default: today)")
+    subject = sub.add_parser("subject", help="a data subject's rights: what the lake holds on a person, its deletion")
+    actions = subject.add_subparsers(dest="action", required=True, metavar="ACTION")
+    access = actions.add_parser("access", parents=[person], help="export everything the lake holds on the person")
+    access.add_argument("--out", required=True, help="the export's JSON file; a short summary goes beside it (.txt)")
+    delete = actions.add_parser("delete", parents=[person], help="remove the person from every table, for good")
+    delete.add_argument("--reason", required=True, help="why: written to the append-only audit log with who and when")
+
+    retention = sub.add_parser("retention", help="remove the partitions past their retention period (conf: retention)")
+    _add_io(retention, raw=False)
+    retention.add_argument("--date", required=True, help="day D: partitions with dt < D - period go")
+
+    audit = sub.add_parser("audit", help="the compliance audit of a period: a self-contained page and a JSON file")
+    _add_io(audit, raw=False)
+    audit.add_argument("--from", dest="first", required=True, help="first day YYYY-MM-DD")
+    audit.add_argument("--to", dest="last", required=True, help="last day YYYY-MM-DD")
+
     evaluate = sub.add_parser("evaluate", help="a day's scores against a simulated world's ground truth")
     evaluate.add_argument("--world", required=True, help="world folder written by fraud simulate")
     _add_io(evaluate, raw=False)
@@ -111,8 +137,15 @@ def _job(args: argparse.Namespace) -> dict:
     lake = Lake(args.lake or cfg.paths.lake)
     raw = Raw(getattr(args, "raw", None) or cfg.paths.raw)
     # Check everything cheap before a JVM starts.
-    key = pseudo_key() if args.command in ("ingest", "run", "evaluate", "reveal") else b""
-    days = {name: parse_day(getattr(args, name)) for name in ("first", "last", "as_of", "date") if getattr(args, name, None)}
+    key = pseudo_key() if args.command in ("ingest", "run", "evaluate", "reveal", "subject") else b""
+    days = {
+        name: parse_day(getattr(args, name))
+        for name in ("first", "last", "as_of", "date", "received") if getattr(args, name, None)
+    }
+    if args.command == "subject" and args.action == "delete":
+        from jobs.subject import require_reason
+
+        require_reason(args.reason)
     feeds = tuple(args.feeds) if getattr(args, "feeds", None) else None  # fraud ingest --feed
     if args.command in ("ingest", "run"):
         from jobs.ingest import feeds_to_read
@@ -137,6 +170,16 @@ def _job(args: argparse.Namespace) -> dict:
             from jobs.run import run_daily
 
             return run_daily(spark, cfg, raw=raw, lake=lake, day=days["date"], key=key)
+        if args.command == "subject":
+            import getpass
+
+            from jobs.subject import run_access, run_delete
+
+            person = {"lake": lake, "kind": args.kind, "identifier": args.identifier, "key": key, "by": getpass.getuser(),
+                      "received": days.get("received")}
+            if args.action == "access":
+                return run_access(spark, cfg, out=Path(args.out), **person)
+            return run_delete(spark, cfg, reason=args.reason, **person)
         if args.command == "reveal":
             import getpass
 
@@ -179,8 +222,28 @@ def _review(args: argparse.Namespace) -> dict:
                           member=args.member)
 
 
+def _privacy(args: argparse.Namespace) -> dict:
+    """``fraud retention`` and ``fraud audit``: folders, Parquet footers, logs and the registry; no Spark."""
+    import getpass
+
+    from fraudgraph.config import load_config
+    from fraudgraph.lake import Lake, parse_day
+
+    cfg = load_config(args.conf)
+    lake = Lake(args.lake or cfg.paths.lake)
+    if args.command == "retention":
+        from jobs.retention import run_retention
+
+        return run_retention(cfg, lake=lake, day=parse_day(args.date), by=getpass.getuser())
+    from jobs.audit import run_audit
+
+    return run_audit(cfg, lake=lake, first=parse_day(args.first), last=parse_day(args.last))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "review": _review,
+    "retention": _privacy,
+    "audit": _privacy,
     "simulate": _simulate,
     "models": _registry,
     "promote": _registry,

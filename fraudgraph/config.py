@@ -170,6 +170,18 @@ class CasesConf:
 
 
 @dataclass(frozen=True)
+class RetentionConf:
+    """How long the lake keeps each table (``fraud retention``); defaults are the base configuration's."""
+
+    # Days a table's partitions are kept, by the table's path under the lake ("clean", "clean/labels",
+    # "scores", ...): the longest key that is the path or a folder above it decides; 0 keeps the table for
+    # ever, and a table no key names is kept.
+    tables: dict[str, int] = field(default_factory=dict)
+    # Registered model versions trained for a day older than this are reported, never deleted.
+    model_days: int = 730
+
+
+@dataclass(frozen=True)
 class MlflowConf:
     experiment_prefix: str
     model_prefix: str
@@ -188,6 +200,7 @@ class Config:
     analyst: AnalystConf
     cases: CasesConf
     mlflow: MlflowConf
+    retention: RetentionConf = field(default_factory=RetentionConf)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ The lake side is the project's own layout, every table partitioned by ``dt``:
 - ``features/<entity_type>``: one row per entity and day;
 - ``scores``: the contract's score table;
 - ``evaluation``: figures of ``fraud evaluate`` (JSON per day);
+- ``audit``: append-only logs (re-identifications, subjects' requests, retention);
+- ``subjects``: the erasure list (``privacy.erasure``);
 - ``_meta``: the key fingerprint the lake was built with.
 """
 
@@ -56,6 +58,24 @@ def partition_days(table_dir: Path) -> list[dt.date]:
             except ValueError:
                 continue
     return sorted(days)
+
+
+def dated_folders(root: Path, *, parquet: bool = False) -> list[Path]:
+    """Every folder under ``root`` holding ``dt=`` partitions (with ``parquet``, partitions holding Parquet files:
+    the lake's tables, not its pages), sorted. Folders whose name starts with ``.`` or ``_`` (staging, trash,
+    ``_meta``) are skipped; none when ``root`` does not exist."""
+    if not root.is_dir():
+        return []
+    found = []
+    for child in sorted(root.iterdir()):
+        if not child.is_dir() or child.name.startswith((".", "_")):
+            continue
+        parts = [p for p in child.glob(f"{DT}=*") if p.is_dir()]
+        if any(not parquet or any(p.glob("*.parquet")) for p in parts):
+            found.append(child)
+        else:
+            found += dated_folders(child, parquet=parquet)
+    return found
 
 
 def partition_path(table_dir: Path, day: dt.date) -> Path:
@@ -314,3 +334,43 @@ def write_partitions(df: DataFrame, table_dir: Path, *, days: list[str] | None =
             staged[name].rename(final)
     shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def rewrite_partition(df: DataFrame, table_dir: Path, day: str) -> None:
+    """Replace the partition ``dt=day`` of a table with ``df`` (its rows, without ``dt``), swapped in as
+    :func:`write_partitions` does.
+
+    The partition's side files (names starting with ``_``, such as a day's
+    ``_diff.json``; not ``_SUCCESS``) are kept. When no row is left, the
+    partition stays, empty, with the columns, so readers of that day still
+    find its schema.
+    """
+    target = table_dir / f"{DT}={day}"
+    side = {p.name: p.read_bytes() for p in target.glob("_*") if p.is_file() and p.name != "_SUCCESS"}
+    schema = df.schema
+    write_partitions(df.withColumn(DT, F.lit(day)), table_dir, days=[day])
+    if not target.is_dir():
+        df.sparkSession.createDataFrame([], schema).write.mode("overwrite").parquet(str(target))
+    for name, content in side.items():
+        (target / name).write_bytes(content)
+
+
+def parquet_rows(folder: Path) -> int:
+    """Rows of the Parquet files under ``folder``, from their footers (no data read); 0 when there is none."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.rglob("*.parquet") if f.is_file())
+
+
+def remove_partitions(table_dir: Path, days: list[dt.date]) -> list[Path]:
+    """Delete the partitions of ``days`` (each moved aside first, then removed); returns those that existed."""
+    removed = []
+    trash = table_dir.parent / f"{TRASH_PREFIX}{table_dir.name}-{uuid.uuid4().hex[:12]}"
+    for day in days:
+        part = partition_path(table_dir, day)
+        if part.is_dir():
+            trash.mkdir(parents=True, exist_ok=True)
+            part.rename(trash / part.name)
+            removed.append(part)
+    shutil.rmtree(trash, ignore_errors=True)
+    return removed

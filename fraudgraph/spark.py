@@ -29,7 +29,7 @@ JVM_OPTIONS = "-XX:ReservedCodeCacheSize=512m -Xlog:disable -Xlog:all=warning:st
 # The project's packages that Python workers import (scoring in Arrow batches, the split of large clusters)
 # and what they import in turn. A cluster's executors do not have the project installed: the driver ships
 # them a zip of these. The simulator runs on the driver only.
-EXECUTOR_PACKAGES = ("fraudgraph", "features", "models", "cases", "ingestion", "jobs")
+EXECUTOR_PACKAGES = ("fraudgraph", "features", "models", "cases", "ingestion", "jobs", "privacy")
 
 
 def prepare_environment() -> None:

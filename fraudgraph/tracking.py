@@ -207,6 +207,20 @@ def model_versions(model_name: str) -> list[dict[str, Any]]:
     return rows
 
 
+def has_store(lake: Lake) -> bool:
+    """Whether there is a store to read: ``MLFLOW_TRACKING_URI`` set, or the lake's sqlite store present (reading
+    the registry of a lake that never trained would create an empty store)."""
+    return bool(_chosen_uri()) or (lake.root / "mlflow.db").is_file()
+
+
+def registered_versions(lake: Lake, model_names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`model_versions` of each name, from the lake's store; empty lists when there is no store."""
+    if not has_store(lake):
+        return {name: [] for name in model_names}
+    configure(lake)
+    return {name: model_versions(name) for name in model_names}
+
+
 def promote(model_name: str, version: str, *, reason: str, by: str) -> dict[str, Any]:
     """Give ``version`` the champion alias by hand (a rollback or an override), recording who, when and why
     on it and on the version that held the alias. Raises :class:`~fraudgraph.errors.MissingInput` for a

@@ -6,8 +6,8 @@ because a token cannot give them back:
 
 - a number's class (``cn_mobile``, ``landline``, ``service``, ``overseas``,
   ``other``) for every msisdn column, as ``<column>_class``;
-- from a resident ID number, the holder's ``age_band`` and ``is_minor`` on the
-  partition's day (the birth date itself is dropped).
+- from a resident ID number, the holder's ``age_band``, ``is_minor`` (under 18)
+  and ``is_under_14`` on the partition's day (the birth date itself is dropped).
 
 And the one form of a raw identifier reports may show: the masked number of
 each subscriber and account (``138****8000``; first two and last two
@@ -32,6 +32,8 @@ MASKED_SUFFIX = "_masked"
 MASKED_COLUMNS = {"subscribers": ("msisdn",), "accounts": ("account_id",)}
 AGE_BAND = "age_band"
 IS_MINOR = "is_minor"
+# Under 14: the minors whose information PIPL art. 28 counts as sensitive (the compliance audit counts them).
+IS_UNDER_14 = "is_under_14"
 AGE_BANDS = ((18, "under_18"), (30, "18_29"), (45, "30_44"), (60, "45_59"))
 
 
@@ -69,18 +71,29 @@ def _token_for(key: bytes, feed: C.Feed, column: C.Column) -> Column:
     return token_col(key, column.identifier, F.col(column.name))
 
 
+def _is_identifier(feed: C.Feed, column: C.Column) -> bool:
+    return column.identifier is not None or (feed.name == "labels" and column.name == "entity_id")
+
+
+def identifier_tokens(feed: C.Feed, *, key: bytes) -> dict[str, Column]:
+    """The token of each identifier column of a raw feed (the labels' ``entity_id`` by its ``entity_type``),
+    by column name; empty for a feed with no identifier."""
+    return {c.name: _token_for(key, feed, c) for c in feed.columns if _is_identifier(feed, c)}
+
+
 def pseudonymise(df: DataFrame, feed: C.Feed, *, key: bytes) -> DataFrame:
     """The feed with identifiers as tokens, lower-cased enums and derived facts.
 
     Output: the contract's columns (identifier columns now hold tokens; a null
     or blank identifier gives a null token), one ``<msisdn column>_class`` per
-    msisdn column, ``msisdn_masked``/``account_id_masked`` in the subscriber and account snapshots, ``age_band``/``is_minor`` where the feed holds a resident ID
+    msisdn column, ``msisdn_masked``/``account_id_masked`` in the subscriber and account snapshots,
+    ``age_band``/``is_minor``/``is_under_14`` where the feed holds a resident ID
     number of a person (subscribers, accounts), then every other input column
     (``dt``, ``reason``) unchanged.
     """
     out: list[Column] = []
     for column in feed.columns:
-        if column.identifier is not None or (feed.name == "labels" and column.name == "entity_id"):
+        if _is_identifier(feed, column):
             out.append(_token_for(key, feed, column).alias(column.name))
         elif column.name in {"plan_type", "status", "account_type", "channel", "source_type", "entity_type", "label", "source"}:
             out.append(F.lower(F.trim(F.col(column.name))).alias(column.name))
@@ -93,7 +106,7 @@ def pseudonymise(df: DataFrame, feed: C.Feed, *, key: bytes) -> DataFrame:
     id_column = {"subscribers": "id_number", "accounts": "holder_id_number"}.get(feed.name)
     if id_column is not None:
         age = _age_years(F.col(id_column), F.to_date(F.col(DT)))
-        out += [age_band(age).alias(AGE_BAND), (age < 18).alias(IS_MINOR)]
+        out += [age_band(age).alias(AGE_BAND), (age < 18).alias(IS_MINOR), (age < 14).alias(IS_UNDER_14)]
     contract_names = set(feed.column_names)
     out += [F.col(c) for c in df.columns if c not in contract_names]
     return df.select(out)

@@ -38,6 +38,8 @@ def _feed_rows(feeds: dict[str, dict]) -> str:
     rows = []
     for name, feed in feeds.items():
         reasons = ", ".join(f"{_e(r)} ×{n:,}" for r, n in feed["quarantine_reasons"].items()) or "—"
+        if feed.get("rows_erased"):  # people deleted on request: dropped, not quarantined
+            reasons += f"; erased on request ×{feed['rows_erased']:,} (dropped)"
         state = '<span class="ok">written</span>' if feed["status"] == "written" else f'<span class="fail">{_e(feed["status"])}</span>'
         rows.append(
             f"<tr><td><code>{_e(name)}</code></td><td>{_e(', '.join(feed['days'][:1] + feed['days'][-1:]))}</td>"

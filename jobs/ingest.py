@@ -6,6 +6,11 @@ and the volume check run over a masked view, the quarantine is written, and
 the clean rows are written only when nothing blocking failed. The report
 (JSON and HTML) is written whatever happened; a blocked run then stops with
 the first blocking reason.
+
+Rows of a person on the erasure list (``fraud subject delete``,
+:mod:`privacy.erasure`) are dropped: neither clean nor quarantined nor
+validated, only counted (``rows_erased``), so a re-run over raw feeds that
+still hold them does not bring them back.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ingestion.pseudonymise import pseudonymise
 from ingestion.quality import ExpectationResult, run_suite, validation_view, volume_results
 from ingestion.report import write_report
 from ingestion.rules import DUPLICATE_DELIVERY, REASON, with_reason
+from privacy.erasure import ERASED, erased_digests, with_erased_reason
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +60,20 @@ def _volume_history(lake: Lake) -> dict[str, dict[str, int]]:
 
 def _ingest_feed(
     cfg: Config, quality: QualityConf, lake: Lake, feed: C.Feed, raw_df: DataFrame, days: list[dt.date], *,
-    key: bytes, known_df: DataFrame | None, history: dict[str, int],
+    key: bytes, known_df: DataFrame | None, history: dict[str, int], erased: frozenset[str],
 ) -> tuple[dict, list[ExpectationResult], list[str]]:
     suite = quality.suites[feed.name]
     started = time.perf_counter()
-    rows_df = raw_df.transform(with_reason, feed, amount_ceiling=cfg.ingest.amount_ceiling).cache()
-    view_df = validation_view(rows_df, feed, known_df=known_df).cache()
+    rows_df = (
+        raw_df.transform(with_reason, feed, amount_ceiling=cfg.ingest.amount_ceiling)
+        .transform(with_erased_reason, feed, key=key, digests=erased)
+        .cache()
+    )
+    is_erased_row = F.coalesce(F.col(REASON) == ERASED, F.lit(False))
+    # An erased person's rows are counted, never validated: none of them is an example in the report.
+    view_df = validation_view(rows_df.where(~is_erased_row), feed, known_df=known_df).cache()
     try:
-        counts = {(r[DT], r[REASON]): r["n"] for r in view_df.groupBy(DT, REASON).agg(F.count(F.lit(1)).alias("n")).collect()}
+        counts = {(r[DT], r[REASON]): r["n"] for r in rows_df.groupBy(DT, REASON).agg(F.count(F.lit(1)).alias("n")).collect()}
     except Exception as exc:  # a file whose footer read fine but whose pages do not
         raise UnreadableInput(f"feed {feed.name}: cannot read its rows: {str(exc).strip().splitlines()[0][:300]}") from None
     validation_started = time.perf_counter()
@@ -80,6 +92,7 @@ def _ingest_feed(
     for (_, reason), n in counts.items():
         if reason is not None:
             reasons[reason] = reasons.get(reason, 0) + n
+    rows_erased = reasons.pop(ERASED, 0)  # dropped, not quarantined: nothing of an erased person is kept
     bad = sum(n for r, n in reasons.items() if r != DUPLICATE_DELIVERY)
     bad_share = bad / rows_in if rows_in else 0.0
     max_bad = suite.max_bad_share if suite.max_bad_share is not None else cfg.ingest.max_bad_share
@@ -98,7 +111,7 @@ def _ingest_feed(
             f"most: {top} x{reasons[top]}); kept in {lake.quarantine(feed)}",
         )
     out_df = rows_df.transform(pseudonymise, feed, key=key)
-    write_partitions(out_df.where(F.col(REASON).isNotNull()), lake.quarantine(feed), days=day_names)
+    write_partitions(out_df.where(F.col(REASON).isNotNull() & ~is_erased_row), lake.quarantine(feed), days=day_names)
     if not blocking:
         write_partitions(out_df.where(F.col(REASON).isNull()).drop(REASON), lake.clean(feed), days=day_names)
     view_df.unpersist()
@@ -107,8 +120,9 @@ def _ingest_feed(
     summary = {
         "days": day_names,
         "rows_in": rows_in,
-        "rows_clean": rows_in - sum(reasons.values()),
+        "rows_clean": rows_in - sum(reasons.values()) - rows_erased,
         "rows_quarantined": sum(reasons.values()),
+        "rows_erased": rows_erased,
         "bad_share": bad_share,
         "max_bad_share": max_bad,
         "quarantine_reasons": dict(sorted(reasons.items())),
@@ -185,6 +199,7 @@ def run_ingest(
         "transactions": _known_keys(raw_dfs, plan, "accounts", "account_id", C.ACCOUNT),
     }
     volumes = _volume_history(lake)
+    erased = erased_digests(lake)
     feeds: dict[str, dict] = {}
     expectations: list[dict] = []
     blocking: list[str] = []
@@ -193,7 +208,7 @@ def run_ingest(
             continue
         summary, results, blocked = _ingest_feed(
             cfg, quality, lake, C.FEEDS[name], raw_dfs[name], days,
-            key=key, known_df=known.get(name), history=volumes.get(name, {}),
+            key=key, known_df=known.get(name), history=volumes.get(name, {}), erased=erased,
         )
         feeds[name] = summary
         expectations += [asdict(r) for r in results]
@@ -220,5 +235,8 @@ def run_ingest(
     return {
         "report_html": str(html_path),
         "report_json": str(json_path),
-        "feeds": {n: {k: f[k] for k in ("rows_in", "rows_clean", "rows_quarantined", "quarantine_reasons")} for n, f in feeds.items()},
+        "feeds": {
+            n: {k: f[k] for k in ("rows_in", "rows_clean", "rows_quarantined", "rows_erased", "quarantine_reasons")}
+            for n, f in feeds.items()
+        },
     }

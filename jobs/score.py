@@ -10,6 +10,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from features.common import ENTITY
 from features.exposure import at_risk, memberships
 from fraudgraph import contract as C
 from fraudgraph import tracking
@@ -22,6 +23,7 @@ from jobs.registry import model_name
 from jobs.report import sources_page
 from models import drift
 from models.scoring import score_features
+from privacy.erasure import erased_digests, without_erased
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ def score_day(
     A step of :func:`run_score`, separate so that bench/scale.py times it apart from the features and cases.
     """
     tracking.configure(lake)
+    erased = erased_digests(lake)  # people erased on request are never scored, should a row of theirs remain
+    features_by_type = {t: without_erased(df, ENTITY, digests=erased) for t, df in features_by_type.items()}
     champions = {}
     for entity_type in features_by_type:
         champion = tracking.load_champion(model_name(cfg, entity_type))

@@ -35,6 +35,7 @@ from models.dataset import (
 )
 from models.lgbm import train_lightgbm
 from models.metrics import ranking_metrics
+from privacy.erasure import erased_digests, without_erased
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +189,13 @@ def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -
     tracking.configure(lake)
     # The police's, banks' and operators' labels, and the analysts' verdicts on cases (cases/verdicts.py).
     labels_df = with_verdicts(spark, lake, lake.read_clean_before(spark, C.LABELS, as_of))
+    # People erased on request (fraud subject delete) are left out, should any row of theirs remain.
+    erased = erased_digests(lake)
+    labels_df = without_erased(labels_df, "entity_id", digests=erased)
     features_by_type = _snapshot_features(spark, cfg, lake, as_of)
     results = {}
     for entity_type, features_df in features_by_type.items():
+        features_df = without_erased(features_df, ENTITY, digests=erased)
         sample = training_sample(cfg, features_df, labels_df, entity_type=entity_type, as_of=as_of)
         population = population_sample(cfg, features_df, entity_type=entity_type, day=as_of - dt.timedelta(days=1))
         results[entity_type] = _train_entity(cfg, lake, entity_type, sample, as_of, population)
