@@ -17,7 +17,7 @@ that many. A stage where one key (the hot number, the hot account) lands on one 
 reading most of the stage's records.
 
 Prints a JSON summary (``--json FILE`` also writes it): the stages, the worst shares, and the hot
-parties' features, which ``tests/test_skew.py`` checks.
+parties' features.
 """
 
 from __future__ import annotations
