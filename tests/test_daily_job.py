@@ -34,7 +34,7 @@ TIMEOUT = 1800
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory):
     root = tmp_path_factory.mktemp("daily")
-    simulate_world(root / "world", people=3000, days=12, seed=3)
+    simulate_world(root / "world", people=1500, days=12, seed=3)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["FRAUD_PSEUDO_KEY"] = "daily-key"
     local_conf = root / "local.yaml"
