@@ -45,6 +45,18 @@ def cut_lineage(df: DataFrame, *, eager: bool = True) -> DataFrame:
     return df.localCheckpoint(eager=eager)
 
 
+def keep(df: DataFrame) -> DataFrame:
+    """``df`` for its several readers: computed once, on first use, and a leaf in the plans that read it.
+
+    A cached frame still carries its whole lineage: every query that reads it analyses and optimises that
+    lineage again (Spark swaps the cache in only when it plans), and a join of two frames that share an input
+    makes Spark rename the shared relations throughout both (``DeduplicateRelations``). With the window's
+    frames read by dozens of queries, that planning cost more than the window's tasks (bench/README.md). A
+    cut lineage (:func:`cut_lineage`, lazy) is read from the executors' block stores like a cache.
+    """
+    return cut_lineage(df, eager=False)
+
+
 # A vertex with more neighbours than this is a hub for joins keyed by a vertex: its rows meet the vertex's
 # row by broadcast where they sit (join_with_hubs), never all in one task.
 JOIN_HUB_DEGREE = 500

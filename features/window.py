@@ -44,6 +44,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features import graphs as G
+from features.common import keep as kept_frame
 from features.common import require_columns
 
 # Days are tracked in a 64-bit mask; one count per day and direction is kept per pair.
@@ -235,7 +236,7 @@ def event_window(
     first = as_of - dt.timedelta(days=window_days - 1)
 
     def kept(df: DataFrame) -> DataFrame:
-        return df.cache() if keep else df
+        return kept_frame(df) if keep else df
 
     calls = kept(_keyed_calls(calls_df, first=first, as_of=as_of))
     pairs = kept(_pairs(calls))

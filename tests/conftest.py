@@ -44,8 +44,8 @@ def fraud(*args: str, env: dict[str, str], timeout: float = 2700) -> dict:
     return answer(done.returncode, done.stdout, done.stderr)
 
 # Interpreted expressions instead of generated Java: a unit test's plans run once on a few rows, so
-# compiling them costs more than it saves (about a fifth of those tests' time). The jobs keep Spark's
-# defaults, and so does the end-to-end run, on enough rows for code generation to pay.
+# compiling them costs more than it saves (about a fifth of those tests' time; a tenth of a daily run's on
+# the daily-job test's 1,500 people). The jobs keep Spark's defaults; the benchmark runs them.
 INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 # Every setting trades throughput for start-up time on 3-5 row frames.
@@ -70,12 +70,10 @@ TEST_SPARK = SparkConf(
 )
 
 
-def spark_conf_yaml(*, codegen: bool = False, **changes) -> str:
+def spark_conf_yaml(**changes) -> str:
     """:data:`TEST_SPARK` (with ``changes``) as the ``spark`` section of a ``--conf`` file, for tests that run
-    ``fraud`` in a subprocess (JSON is YAML); with ``codegen``, Spark generates code as the jobs do."""
+    ``fraud`` in a subprocess (JSON is YAML)."""
     conf = dataclasses.replace(TEST_SPARK, **changes)
-    if codegen:
-        conf = dataclasses.replace(conf, extra={k: v for k, v in conf.extra.items() if k not in INTERPRETED})
     return "spark: " + json.dumps(dataclasses.asdict(conf)) + "\n"
 
 
