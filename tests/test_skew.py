@@ -121,6 +121,27 @@ def task_records(spark, group: str) -> list[list[int]]:
     return stages
 
 
+def shuffle_excess(records: list[int]) -> float:
+    """How many shuffle records the stage's largest task reads above its median task that reads a shuffle.
+
+    Tasks that read no shuffle record are left out of the median. They are not idle: they read rows that were
+    never shuffled (a cached or checkpointed frame's partitions), which is what ``join_with_hubs`` does with a
+    hub's rows, joined by broadcast where they sit and unioned with the rows of the shuffled join. Such a stage
+    has the shuffled join's tasks plus one task per partition of the rows read in place: in the triangle
+    listing of the account features 8 tasks read about 11,000 records each and 16 read none, and a median over
+    all 24 tasks is 0, whatever the spread of the shuffle (the stage failed with an "excess" of 11,118, its
+    largest, evenly loaded, task). The shuffle of such a stage is judged as any other: its largest task against
+    the median of the tasks that read it. A stage whose shuffle goes to fewer than ``MIN_TASKS`` of its tasks
+    (a hot key alone in a shuffle, the other tasks reading in place) is not excused: its largest task counts
+    whole. What the test cannot see is a hot party's rows read in place by one task, without a shuffle: no
+    shuffle metric does.
+    """
+    reading = [r for r in records if r > 0]
+    if len(reading) < MIN_TASKS:
+        return float(max(records))
+    return max(reading) - statistics.median(reading)
+
+
 def test_a_hot_number_and_a_hot_account_spread_over_every_task_of_every_stage(spark, feeds):
     calls, sms, subscribers, accounts, transactions = feeds
     before = {key: spark.conf.get(key) for key in (PARTITIONS_KEY, BROADCAST_KEY)}
@@ -156,7 +177,7 @@ def test_a_hot_number_and_a_hot_account_spread_over_every_task_of_every_stage(sp
     # partition by design (a global aggregate); a stage with one task has no spread to judge.
     big = [records for records in stages if sum(records) >= HOT // 2 and len(records) >= MIN_TASKS]
     assert len(big) > 10, [len(records) for records in stages]
-    excess = [max(records) - statistics.median(records) for records in big]
+    excess = [shuffle_excess(records) for records in big]
     assert max(excess) < HOT / 4, sorted(excess)[-5:]
     # The hot parties keep everything they did (and their few calls and transfers in the base world): nothing
     # was dropped to avoid the skew.
