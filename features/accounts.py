@@ -445,7 +445,7 @@ def _payer_features(
     )
     # Hub payers are not expanded: their links are dropped on both sides of the join by payer, where they sit
     # (a hub's many links would all meet in one task only to find no row). A payer's link to the account it
-    # pays is never a link to another payer (no transfer is to oneself), and every payer has that link: kept,
+    # pays is never a link to another payer (a self-transfer is no edge), and every payer has that link: kept,
     # all the payers of a collection account would meet in one task of the join on (other, account).
     payer_links = without_hubs(
         neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other")), on="payer",
