@@ -172,8 +172,8 @@ def test_a_hot_number_and_a_hot_account_spread_over_every_task_of_every_stage(sp
             spark.conf.set(key, value)
         spark.catalog.clearCache()
     # Every stage that shuffles at least half the hot volume over several tasks spreads it: its largest task
-    # reads no more than a quarter of HOT above the median task (one task holding a hot party's rows reads HOT
-    # above it). Stages of fewer tasks read frames partitioned before the test set its partitions, or a single
+    # reads no more than a quarter of HOT above the median task that reads a shuffle (shuffle_excess; one task
+    # holding a hot party's rows reads HOT above it). Stages of fewer tasks read frames partitioned before the test set its partitions, or a single
     # partition by design (a global aggregate); a stage with one task has no spread to judge.
     big = [records for records in stages if sum(records) >= HOT // 2 and len(records) >= MIN_TASKS]
     assert len(big) > 10, [len(records) for records in stages]
