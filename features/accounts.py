@@ -443,10 +443,18 @@ def _payer_features(
         safe_ratio(count_if(F.col("n_out") == 1), F.count("*")).alias("payers_single_payee_share"),
         F.avg("n_out").alias("payers_mean_out_distinct"),
     )
-    payer_links = neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other"))
+    # Hub payers are not expanded: their links are dropped on both sides of the join by payer, where they sit
+    # (a hub's many links would all meet in one task only to find no row). A payer's link to the account it
+    # pays is never a link to another payer (a self-transfer is no edge), and every payer has that link: kept,
+    # all the payers of a collection account would meet in one task of the join on (other, account).
+    payer_links = without_hubs(
+        neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other")), on="payer",
+        hubs_df=hub_payers,
+    )
     linked_by_money = (
         without_hubs(pays, on="payer", hubs_df=hub_payers)
         .join(payer_links, on="payer", how="inner")
+        .where(F.col("other") != F.col(ENTITY))
         .join(pays.select(F.col("payer").alias("other"), ENTITY), on=["other", ENTITY], how="left_semi")
         .select(ENTITY, "payer")
     )
