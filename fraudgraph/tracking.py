@@ -40,21 +40,22 @@ class Champion:
     run_id: str | None = None
 
 
-# The URI this process last handed to MLflow. ``mlflow.set_tracking_uri`` also writes it into
+# The lake URIs this process handed to MLflow. ``mlflow.set_tracking_uri`` also writes the URI into
 # ``MLFLOW_TRACKING_URI`` (for subprocesses), so without this a second lake configured in the same
-# process would take that value for the user's choice and log into the first lake's store.
-_configured: str | None = None
+# process would take that value for the user's choice and log into the first lake's store. Any of them
+# counts, not only the last: code that saved and restored the variable around a configure (a test's
+# monkeypatch) puts an earlier lake's copy back.
+_configured: set[str] = set()
 
 
 def _chosen_uri() -> str | None:
-    """``MLFLOW_TRACKING_URI`` when the user set it, not when MLflow copied our own choice into it."""
+    """``MLFLOW_TRACKING_URI`` when the user set it, not when MLflow copied one of our own choices into it."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
-    return None if not uri or uri == _configured else uri
+    return None if not uri or uri in _configured else uri
 
 
 def configure(lake: Lake) -> str:
     """Point MLflow at the store; returns its URI."""
-    global _configured
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
@@ -64,7 +65,8 @@ def configure(lake: Lake) -> str:
         lake.root.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    _configured = None if chosen else uri
+    if not chosen:
+        _configured.add(uri)
     return uri
 
 
