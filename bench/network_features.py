@@ -48,7 +48,6 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from features.common import release_kept
 from features.network import COUNT_FEATURES as NETWORK_COUNT_FEATURES
 from features.network import PHONE_NETWORK_FEATURES
 from features.window import EVENING_HOURS, LONG_CALL_S, NIGHT_HOURS, SHORT_CALL_S, WORK_HOURS
@@ -603,7 +602,7 @@ def spark_aggregates(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[
     )
     target = out / "spark_phones"
     df.write.mode("overwrite").parquet(str(target))
-    release_kept(spark)
+    spark.catalog.clearCache()
     return {"phones": spark.read.parquet(str(target)).count()}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 ENTITY = "entity_token"
@@ -43,37 +43,6 @@ def cut_lineage(df: DataFrame, *, eager: bool = True) -> DataFrame:
     if df.sparkSession.sparkContext.getCheckpointDir():
         return df.checkpoint(eager=True)
     return df.localCheckpoint(eager=eager)
-
-
-# The JVM plans (LogicalRDD) of the frames kept by local checkpoint since the last release_kept().
-_kept: list = []
-
-
-def keep(df: DataFrame) -> DataFrame:
-    """``df`` for its several readers: computed once, on first use; in local mode a leaf in the plans that read it.
-
-    A cached frame still carries its whole lineage: every query that reads it analyses and optimises that
-    lineage again (Spark swaps the cache in only when it plans), and a join of two frames that share an input
-    makes Spark rename the shared relations throughout both (``DeduplicateRelations``). In local mode, where
-    a feature window on a small world is mostly such planning, the frame is a lazy local checkpoint instead:
-    the analyser and optimiser time of a window halves (bench/README.md, "Planning"). On a cluster it is
-    cached: a checkpoint's blocks die with their executor (a job then fails), while a lost cached block is
-    recomputed from the lineage, and a reliable checkpoint would write every kept frame to shared storage.
-    ``spark.catalog.clearCache()`` does not free a checkpoint: :func:`release_kept` does, once the frames'
-    outputs are written.
-    """
-    if not df.sparkSession.sparkContext.master.startswith("local"):
-        return df.cache()
-    out = df.localCheckpoint(eager=False)
-    _kept.append(out._jdf.queryExecution().analyzed())
-    return out
-
-
-def release_kept(spark: SparkSession) -> None:
-    """Free the cache and the blocks of every frame kept since the last call; they must not be read again."""
-    spark.catalog.clearCache()
-    while _kept:
-        _kept.pop().rdd().unpersist(False)
 
 
 # A vertex with more neighbours than this is a hub for joins keyed by a vertex: its rows meet the vertex's

@@ -41,7 +41,7 @@ from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from features import graphs as G
-from features.common import ENTITY, keep, require_columns, safe_ratio
+from features.common import ENTITY, require_columns, safe_ratio
 from features.network import ID, seeds_before
 from features.window import EventWindow
 from fraudgraph.config import ExposureConf
@@ -273,7 +273,7 @@ def exploitation(
     ).unionByName(window.sms.select(F.col(G.DST).alias(ID))).unionByName(
         victims.select(F.col(G.DST).alias(ID))
     ).distinct()
-    shares = keep(_population_shares(members, population))
+    shares = _population_shares(members, population).cache()
     lifts = _group_lifts(edges, members, shares, params.prior_contacts).join(case_of, on=G.SRC, how="left")
     is_number = G.is_kind(G.SRC, G.NUMBER)
     # Only groups that dial from a list count: a group's lift at random hovers around 1, and summing the
@@ -348,8 +348,8 @@ def exposure_features(
     contacts of a kind has nulls for that kind's targeting features.
     """
     as_of = window.as_of
-    members = keep(memberships(exposures_df, subscribers_df, as_of=as_of))
-    sources = keep(exploitation(window, members, sources_df, labels_df, previous_sources, params))
+    members = memberships(exposures_df, subscribers_df, as_of=as_of).cache()
+    sources = exploitation(window, members, sources_df, labels_df, previous_sources, params).cache()
     weights = sources.select(SOURCE, "exploitation")
     types = sources_df.select(SOURCE, "source_type").dropDuplicates([SOURCE])
     prior = params.prior_contacts
@@ -376,7 +376,7 @@ def exposure_features(
     phone_rows = own.unionByName(calls_part, allowMissingColumns=True).unionByName(sms_part, allowMissingColumns=True)
     phones = _per_token(phone_rows, subscribers_df.select("msisdn"), G.NUMBER, PHONE_EXPOSURE_FEATURES)
 
-    account_members = keep(_account_memberships(members, exposures_df, accounts_df, as_of=as_of))
+    account_members = _account_memberships(members, exposures_df, accounts_df, as_of=as_of).cache()
     holder = account_members.groupBy(ID).agg(
         F.count(F.lit(1)).alias("holder_exposed_sources"), F.max("has_bank_card").alias("holder_exposed_bank_card")
     )

@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from features import graphs as G
 from features.accounts import known_fraud_features
-from features.common import ENTITY, JOIN_HUB_DEGREE, join_with_hubs, keep, require_columns, safe_ratio
+from features.common import ENTITY, JOIN_HUB_DEGREE, join_with_hubs, require_columns, safe_ratio
 from features.graph_algos import connected_components
 from features.window import EventWindow, event_window
 from fraudgraph.config import GraphConf
@@ -497,13 +497,13 @@ def network_features_of(
     The seeded features never read the entity's own label (its own seed flag).
     """
     as_of = window.as_of
-    seeds = keep(seeds_before(labels_df, as_of=as_of))
-    money = keep(G.money_graph(transactions_df))
-    links = keep(G.identity_links(window.handsets, subscribers_df, accounts_df))
-    events = keep(G.bridge_events(
+    seeds = seeds_before(labels_df, as_of=as_of).cache()
+    money = G.money_graph(transactions_df).cache()
+    links = G.identity_links(window.handsets, subscribers_df, accounts_df).cache()
+    events = G.bridge_events(
         window.calls, transactions_df, accounts_df, hours=params.bridge_hours, min_duration_s=params.bridge_min_call_s
-    ))
-    bridges = keep(G.money_bridges(events))
+    ).cache()
+    bridges = G.money_bridges(events).cache()
 
     phone_identity, account_identity, identity_strong = _identity(links, params.max_shared)
     everything = (
@@ -513,10 +513,10 @@ def network_features_of(
         .unionByName(links.select(G.SRC, G.DST))
         .unionByName(bridges.select(G.SRC, G.DST))
     )
-    joint = keep(G.undirected(everything))
+    joint = G.undirected(everything).cache()
     # Both entity types read the propagated risk and the components: compute each once.
-    propagated = keep(_propagation(joint, seeds))
-    components = keep(_components(_strong_edges(identity_strong, money, bridges, params), seeds))
+    propagated = _propagation(joint, seeds).cache()
+    components = _components(_strong_edges(identity_strong, money, bridges, params), seeds).cache()
     bridge_phones, bridge_accounts = _bridge_features(
         events, bridges, window.numbers, money, accounts_df, seeds, as_of=as_of, params=params
     )

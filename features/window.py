@@ -44,7 +44,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features import graphs as G
-from features.common import keep as kept_frame
 from features.common import require_columns
 
 # Days are tracked in a 64-bit mask; one count per day and direction is kept per pair.
@@ -227,7 +226,7 @@ def event_window(
     ignored, so are a call without a caller and an SMS missing either party.
     A call to oneself is not a pair (its handset still counts); a call with
     a null duration counts as made, not answered. The caller frees the cache
-    (:func:`features.common.release_kept` once the window's outputs are written).
+    (``spark.catalog.clearCache()`` once the window's outputs are written).
     """
     require_columns(calls_df, G.CALLS, "event_window calls")
     require_columns(sms_df, G.SMS, "event_window sms")
@@ -236,7 +235,7 @@ def event_window(
     first = as_of - dt.timedelta(days=window_days - 1)
 
     def kept(df: DataFrame) -> DataFrame:
-        return kept_frame(df) if keep else df
+        return df.cache() if keep else df
 
     calls = kept(_keyed_calls(calls_df, first=first, as_of=as_of))
     pairs = kept(_pairs(calls))

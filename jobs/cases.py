@@ -20,7 +20,7 @@ from cases.identity import CASE_ID, FIRST_SEEN
 from cases.report import write_report
 from cases.ties import case_ties
 from features import graphs as G
-from features.common import ENTITY, cut_lineage, release_kept
+from features.common import ENTITY, cut_lineage
 from features.exposure import memberships
 from features.window import event_window
 from fraudgraph import contract as C
@@ -116,6 +116,5 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     report = write_report(lake, day)
     for frame in (scores, flagged, ties):
         frame.unpersist()
-    release_kept(spark)  # the window's kept frames
     log.info("cases of %s: %s", day, diff)
     return {"path": str(target), "report": str(report), **diff}

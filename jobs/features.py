@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features.accounts import ACCOUNT_FEATURES, account_features
-from features.common import ENTITY, release_kept
+from features.common import ENTITY
 from features.exposure import ACCOUNT_EXPOSURE_FEATURES, PHONE_EXPOSURE_FEATURES, exposure_features
 from features.network import ACCOUNT_NETWORK_FEATURES, PHONE_NETWORK_FEATURES, network_features_of
 from features.phones import PHONE_FEATURES, phone_features_of
@@ -126,7 +126,7 @@ def materialise_features(
         table = lake.features(entity_type)
         write_partitions(df.withColumn(DT, F.lit(day.isoformat())), table)
         out[entity_type] = spark.read.parquet(str(partition_path(table, day)))
-    # The frames kept for this window are written out; free them before the next window.
-    release_kept(spark)
+    # The graphs cached for this window are written out; free them before the next window.
+    spark.catalog.clearCache()
     log.info("features of the window ending %s written in %.0f s", day, time.perf_counter() - started)
     return out

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from features import graphs as G
 from features import network as N
 from features.accounts import account_features
-from features.common import ENTITY, release_kept
+from features.common import ENTITY
 from features.phones import phone_features_of
 from features.window import event_window
 from fraudgraph.config import load_config
@@ -170,7 +170,7 @@ def test_a_hot_number_and_a_hot_account_spread_over_every_task_of_every_stage(sp
         spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
         for key, value in before.items():
             spark.conf.set(key, value)
-        release_kept(spark)
+        spark.catalog.clearCache()
     # Every stage that shuffles at least half the hot volume over several tasks spreads it: its largest task
     # reads no more than a quarter of HOT above the median task that reads a shuffle (shuffle_excess; one task
     # holding a hot party's rows reads HOT above it). Stages of fewer tasks read frames partitioned before the test set its partitions, or a single
