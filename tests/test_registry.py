@@ -169,7 +169,7 @@ def test_each_lake_configured_in_one_process_gets_its_own_store_unless_the_user_
     first, second = Lake(tmp_path / "first"), Lake(tmp_path / "second")
     assert tracking.configure(first) == first.mlflow_uri
     assert tracking.configure(second) == second.mlflow_uri != first.mlflow_uri
-    # A caller that saved the variable around a configure puts the first lake's copy back (the subject test's
+    # A caller that saved the variable around a configure puts an earlier lake's copy back (the subject test's
     # monkeypatch did, and the next file's lake logged into that store): still not the user's choice.
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI")
