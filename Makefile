@@ -11,12 +11,12 @@ DEMO_WORLD := demo/world
 DEMO_LAKE := demo/lake
 DEMO_DATE := 2026-03-28
 
-.PHONY: demo test lint clean chromium
+.PHONY: demo test test-scale lint clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
 	touch $@
 
 demo: $(BIN)/.installed
@@ -35,6 +35,10 @@ demo: $(BIN)/.installed
 # (its module fixtures, e.g. a simulated world, are built once).
 test: $(BIN)/.installed chromium
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+
+# Tests too costly for CI's 30 minutes (the `scale` marker in pyproject.toml): the skew test.
+test-scale: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m scale --durations=5
 
 # The analysts' report is tested in a real headless browser: Debian's chromium, installed when missing.
 chromium:

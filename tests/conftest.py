@@ -106,7 +106,6 @@ SLOWEST_FIRST = (
     "test_daily_job.py",
     "test_pipeline_contract_world.py",
     "test_subject.py",
-    "test_skew.py",
     "test_known_fraud.py",
 )
 

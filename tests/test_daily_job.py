@@ -136,7 +136,9 @@ def test_a_rerun_on_a_standalone_cluster_that_loses_a_worker_gives_the_first_run
     The scores, both feature tables, the cases and the drift figures equal the first run's."""
     root, env, _ = setting
     first, first_outputs = first_run
-    cluster = StandaloneCluster(root / "spark", workers=2, cores=1, memory="2g").start()
+    # Two cores a worker: once worker 0 is gone, the other still runs a stage's two partitions side by side (with
+    # one core it ran every task of the features, scoring and cases one after another).
+    cluster = StandaloneCluster(root / "spark", workers=2, cores=2, memory="2g").start()
     try:
         conf = root / "cluster.yaml"
         conf.write_text(

@@ -193,7 +193,8 @@ def test_empty_edges_leave_every_vertex_its_own_component_and_uniform_rank(spark
 
 
 def test_not_converging_within_max_iterations_raises(spark):
-    edges_df = spark.createDataFrame([("c", "a"), ("a", "d"), ("d", "b")], EDGES)
+    chain = "gaebfcdh"  # a path whose ids zigzag: three iterations to a star
+    edges_df = spark.createDataFrame(list(zip(chain[:-1], chain[1:], strict=True)), EDGES)
 
     with pytest.raises(RuntimeError, match="did not converge in 1 iterations"):
         connected_components(edges_df, max_iterations=1)

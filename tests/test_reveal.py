@@ -13,7 +13,7 @@ from fraudgraph.lake import Lake, Raw
 from fraudgraph.pseudo import normalise, token
 from jobs.reveal import audit_path, run_reveal
 from simulator import simulate_world
-from tests.conftest import run_fraud
+from tests.conftest import run_fraud, spark_conf_yaml
 
 KEY = b"reveal-test-key"
 
@@ -59,7 +59,9 @@ def test_a_token_is_revealed_from_the_raw_feeds_and_every_call_is_audited(spark,
 
 def test_fraud_reveal_prints_the_value_and_exits_4_for_an_unknown_token(world):
     env = {**os.environ, "FRAUD_PSEUDO_KEY": KEY.decode()}
-    io = ["--raw", str(world / "world" / "raw"), "--lake", str(world / "cli-lake")]
+    conf = world / "cli.yaml"  # the tests' Spark settings: two small queries need no code generation
+    conf.write_text(spark_conf_yaml())
+    io = ["--raw", str(world / "world" / "raw"), "--lake", str(world / "cli-lake"), "--conf", str(conf)]
     account = first_value(world, "accounts", "account_id")
     done = run_fraud("reveal", token(KEY, "account", account), *io, "--reason", "mule account, bank request 17", env=env,
                      timeout=600)
