@@ -13,10 +13,12 @@ DEMO_DATE := 2026-03-28
 
 .PHONY: demo test test-scale lint clean chromium
 
+# pip byte-compiles what it installs (about a minute). Not skipped (--no-compile): with PYTHONDONTWRITEBYTECODE set,
+# as on CI's machines, every process would then compile each module it imports from source, every time.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 demo: $(BIN)/.installed
