@@ -13,8 +13,8 @@ DEMO_DATE := 2026-03-28
 
 .PHONY: demo test test-scale lint clean chromium
 
-# pip byte-compiles what it installs (about a minute). Not skipped (--no-compile): with PYTHONDONTWRITEBYTECODE set,
-# as on CI's machines, every process would then compile each module it imports from source, every time.
+# pip byte-compiles what it installs (about a minute). Not skipped (--no-compile): with PYTHONDONTWRITEBYTECODE set
+# (it is on this project's build machine), every process would then compile each module it imports from source, every time.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
