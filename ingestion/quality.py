@@ -31,6 +31,8 @@ from ingestion.rules import REASON
 log = logging.getLogger(__name__)
 
 EXAMPLES = 5
+# Where an expectation sits in its suite, kept in its ``meta`` (results come back in another order).
+POSITION = "fraudgraph_position"
 # Which columns tie a feed to the operator's or the bank's own parties.
 REFERENCE = {
     "calls": ("touches_subscriber", C.MSISDN, ("caller", "callee")),
@@ -129,11 +131,14 @@ def _context():
 
 def run_suite(view_df: DataFrame, feed: str, suite: SuiteConf, *, params: dict[str, Any]) -> list[ExpectationResult]:
     """Validate ``view_df`` (cache it first) with the feed's suite; one result per expectation (none for an empty
-    suite, which starts no Great Expectations context)."""
+    suite, which starts no Great Expectations context).
+
+    Two passes: every expectation's counts first, with no examples (Great Expectations then asks Spark for none:
+    a query with ``limit(0)`` runs no job), then examples only for the expectations that found unexpected rows.
+    The results are those of one pass asking every expectation for examples, without a Spark job per expectation
+    that found nothing (on a cluster, each job is a round of tasks over the network)."""
     if not suite.expectations:
         return []
-    import great_expectations as gx
-
     context = _context()
     batch = (
         context.data_sources.add_spark(name=f"{feed}-{uuid.uuid4().hex[:8]}")
@@ -141,28 +146,45 @@ def run_suite(view_df: DataFrame, feed: str, suite: SuiteConf, *, params: dict[s
         .add_batch_definition_whole_dataframe("run")
         .get_batch(batch_parameters={"dataframe": view_df})
     )
-    gx_suite = gx.ExpectationSuite(name=feed)
-    for conf in suite.expectations:
-        gx_suite.add_expectation(_expectation(conf, params))
-    validation = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
-    results = []
-    for conf, result in zip(suite.expectations, validation.results, strict=True):
-        found = result.result or {}
-        results.append(
-            ExpectationResult(
-                feed=feed,
-                expectation=conf.type,
-                column=conf.kwargs.get("column"),
-                severity=conf.severity,
-                success=bool(result.success),
-                unexpected_count=found.get("unexpected_count"),
-                unexpected_percent=found.get("unexpected_percent"),
-                observed=found.get("observed_value"),
-                examples=[str(v) for v in (found.get("partial_unexpected_list") or [])][:EXAMPLES],
-                kwargs={k: v for k, v in conf.kwargs.items() if k != "column"},
-            )
+    found = _validate(batch, feed, suite.expectations, params, {"result_format": "BASIC", "partial_unexpected_count": 0})
+    again = [i for i, result in enumerate(found) if result.get("unexpected_count") != 0]
+    if again:
+        summary = {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+        for i, result in zip(again, _validate(batch, feed, [suite.expectations[i] for i in again], params, summary),
+                             strict=True):
+            found[i] = result
+    return [
+        ExpectationResult(
+            feed=feed,
+            expectation=conf.type,
+            column=conf.kwargs.get("column"),
+            severity=conf.severity,
+            success=result["success"],
+            unexpected_count=result.get("unexpected_count"),
+            unexpected_percent=result.get("unexpected_percent"),
+            observed=result.get("observed_value"),
+            examples=[str(v) for v in (result.get("partial_unexpected_list") or [])][:EXAMPLES],
+            kwargs={k: v for k, v in conf.kwargs.items() if k != "column"},
         )
-    return results
+        for conf, result in zip(suite.expectations, found, strict=True)
+    ]
+
+
+def _validate(batch, feed: str, expectations: list[ExpectationConf], params: dict[str, Any],
+              result_format: dict[str, Any]) -> list[dict[str, Any]]:
+    """One Great Expectations validation of ``expectations``: per expectation, in their order, its result dict and
+    its success. Great Expectations returns the results grouped by column, not in the suite's order, so each
+    expectation carries its position in its ``meta`` and its result is found by it."""
+    import great_expectations as gx
+
+    gx_suite = gx.ExpectationSuite(name=feed)
+    for position, conf in enumerate(expectations):
+        expectation = _expectation(conf, params)
+        expectation.meta = {POSITION: position}
+        gx_suite.add_expectation(expectation)
+    validation = batch.validate(gx_suite, result_format=result_format)
+    found = {r.expectation_config.meta[POSITION]: {**(r.result or {}), "success": bool(r.success)} for r in validation.results}
+    return [found[position] for position in range(len(expectations))]
 
 
 def volume_results(

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from fraudgraph.config import BASE_CONF, load_config
+from fraudgraph.config import BASE_CONF, ExpectationConf, SuiteConf, load_config
 from fraudgraph.errors import FraudError, UnreadableInput
 from fraudgraph.lake import Lake, Raw, recover
+from ingestion import quality
+from ingestion.quality import run_suite
 from jobs.ingest import QualityGateFailed, feeds_to_read, run_ingest
 from tests.conftest import run_fraud, spark_conf_yaml
 from tests.contract_world import SCHEMAS, START, mini_rows, write_feeds
@@ -161,3 +163,45 @@ def test_ingesting_some_feeds_reads_the_snapshots_they_are_checked_against():
     assert feeds_to_read(None) == tuple(SCHEMAS)
     with pytest.raises(FraudError, match=r"^unknown feed\(s\) call; the feeds are subscribers, calls"):
         feeds_to_read(("call",))
+
+
+def test_a_suite_gives_what_one_pass_asking_every_expectation_for_examples_gives_with_fewer_spark_jobs(spark):
+    """The counts of every expectation first, then examples for the ones that found unexpected rows only."""
+    rows = [(i, f"k{i % 3}", None if i % 10 == 0 else i) for i in range(60)] + [(7, "bad", 1)]
+    frame = spark.createDataFrame(rows, "id long, k string, v long").cache()
+    confs = (
+        ExpectationConf("expect_column_values_to_be_in_set", "blocking", {"column": "k", "value_set": ["k0", "k1", "k2"]}),
+        ExpectationConf("expect_column_values_to_not_be_null", "warning", {"column": "v", "mostly": 0.5}),  # passes, 6 null
+        ExpectationConf("expect_column_values_to_not_be_null", "blocking", {"column": "k"}),
+        ExpectationConf("expect_column_values_to_be_in_set", "warning", {"column": "k", "value_set": ["k0", "k1", "k2", "bad"]}),
+        ExpectationConf("expect_column_values_to_be_between", "blocking", {"column": "id", "min_value": 0, "max_value": 99}),
+        ExpectationConf("expect_column_values_to_be_between", "warning", {"column": "v", "min_value": 0, "max_value": 58}),
+    )
+
+    def jobs_of(run, group: str) -> tuple[object, int]:
+        """What ``run`` returns, and the Spark jobs it started."""
+        spark.sparkContext.setJobGroup(group, group)
+        try:
+            return run(), len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+
+    got, got_jobs = jobs_of(lambda: run_suite(frame, "t", SuiteConf(confs), params={}), "two-passes")
+
+    def one_pass():
+        batch = (quality._context().data_sources.add_spark(name="one-pass").add_dataframe_asset(name="t")
+                 .add_batch_definition_whole_dataframe("run").get_batch(batch_parameters={"dataframe": frame}))
+        summary = {"result_format": "SUMMARY", "partial_unexpected_count": quality.EXAMPLES}
+        return quality._validate(batch, "t", list(confs), {}, summary)
+
+    want, want_jobs = jobs_of(one_pass, "one-pass")
+    assert [(r.success, r.unexpected_count, r.unexpected_percent, r.examples) for r in got] == [
+        (w["success"], w["unexpected_count"], w["unexpected_percent"], [str(v) for v in w["partial_unexpected_list"]])
+        for w in want
+    ]
+    # Each result is its own expectation's (Great Expectations groups its results by column).
+    assert [r.success for r in got] == [False, True, True, True, True, False]
+    assert got[0].examples == ["bad"] and got[1].unexpected_count == 6 and got[1].examples == ["None"] * quality.EXAMPLES
+    assert got[3].unexpected_count == 0 and got[3].examples == []
+    assert sorted(got[5].examples) == ["59"]
+    assert got_jobs < want_jobs
