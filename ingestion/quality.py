@@ -14,6 +14,7 @@ import logging
 import os
 import statistics
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,7 +171,7 @@ def run_suite(view_df: DataFrame, feed: str, suite: SuiteConf, *, params: dict[s
     ]
 
 
-def _validate(batch, feed: str, expectations: list[ExpectationConf], params: dict[str, Any],
+def _validate(batch, feed: str, expectations: Sequence[ExpectationConf], params: dict[str, Any],
               result_format: dict[str, Any]) -> list[dict[str, Any]]:
     """One Great Expectations validation of ``expectations``: per expectation, in their order, its result dict and
     its success. Great Expectations returns the results grouped by column, not in the suite's order, so each
