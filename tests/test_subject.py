@@ -1,5 +1,5 @@
 """A data subject's rights on a simulated world: access lists every table holding the person, deletion leaves no
-trace that a re-run brings back, every request is audited; and the compliance audit's figures match the lake.
+trace that a re-ingest brings back, every request is audited; and the compliance audit's figures match the lake.
 
 The lake is ingested and scored once for the module (400 people, one day ingested, a 1-day window); its
 champions are small boosters fitted on random rows, enough to score, build cases and fill every table. What holds
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from privacy import auditlog
 from privacy.erasure import digest, without_erased
 from privacy.scan import rows_holding, without_values
 from simulator import simulate_world
-from tests.conftest import fraud, spark_conf_yaml
+from tests.conftest import spark_conf_yaml
 
 KEY = b"subject-test-key"
 UNKNOWN = "+86 199 0000 0000"  # nobody in the world
@@ -232,13 +231,15 @@ def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_
         if file.is_file() and file.suffix not in (".parquet", ".crc"):
             assert not any(t.encode() in file.read_bytes() for t in everything), file
 
-    # The same days again, from raw feeds that still hold them: nothing of theirs comes back.
+    # The same days again, from raw feeds that still hold them: nothing of theirs comes back. Ingestion is the
+    # only way into the lake (features, scores and cases are built from its clean tables), so it is where a
+    # re-run must drop them; everybody else's rows come back.
+    calls_before = pq.read_table(lake.clean(C.CALLS)).num_rows
     again = run_ingest(spark, cfg, raw=Raw(world / "world" / "raw"), lake=lake, first=LAST, last=LAST, key=KEY)
     assert again["feeds"]["calls"]["rows_erased"] > 0 and again["feeds"]["subscribers"]["rows_erased"] > 0
     assert "subject_erased" not in again["feeds"]["calls"]["quarantine_reasons"]  # dropped, not kept aside
-    run_score(spark, cfg, lake=lake, day=LAST)
     assert tables_holding(lake.root, everything) == {}
-    assert spark.read.parquet(str(lake.scores)).count() > 100  # everybody else is still scored
+    assert pq.read_table(lake.clean(C.CALLS)).num_rows == again["feeds"]["calls"]["rows_clean"] == calls_before > 1000
 
     log = auditlog.log_path(lake, auditlog.SUBJECTS_LOG)
     mine = {r["request_id"]: r for r in auditlog.records(lake, auditlog.SUBJECTS_LOG)}
@@ -252,13 +253,18 @@ def test_access_lists_every_table_and_delete_leaves_nothing_that_a_rerun_brings_
     assert number not in text and not any(t in text for t in everything)  # never a raw value, never a token
 
 
-def test_fraud_subject_access_on_an_empty_lake_answers_nothing_held_and_audits_it(tmp_path):
+def test_fraud_subject_access_on_an_empty_lake_answers_nothing_held_and_audits_it(spark, tmp_path, monkeypatch, capsys):
+    """Through the command's entry point, in this process: its JSON answer on stdout, exit code 0."""
     conf = tmp_path / "conf.yaml"
     conf.write_text(spark_conf_yaml())
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"FRAUD_PSEUDO_KEY": KEY.decode()}
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("FRAUD_PSEUDO_KEY", KEY.decode())
     out, empty = tmp_path / "nobody.json", Lake(tmp_path / "empty-lake")
-    answer = fraud("subject", "access", UNKNOWN, "--kind", "msisdn", "--out", str(out), "--lake", str(empty.root),
-                   "--conf", str(conf), env=env, timeout=600)
+    capsys.readouterr()
+    code = main(["subject", "access", UNKNOWN, "--kind", "msisdn", "--out", str(out), "--lake", str(empty.root),
+                 "--conf", str(conf)])
+    assert code == 0
+    answer = json.loads(capsys.readouterr().out)
     assert answer["outcome"] == "nothing held" and answer["tables"] == {} and answer["subject"]["masked"] == "199****0000"
     assert json.loads(out.read_text())["tables"] == {}
     assert "Nothing in the lake holds them." in out.with_suffix(".txt").read_text()
