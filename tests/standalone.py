@@ -57,6 +57,10 @@ class StandaloneCluster:
         self.env = {
             **os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": HOST,
             "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1",
+            # The master and workers only schedule and heartbeat: the quick compiler and a small serial heap
+            # (with the defaults each took some 12 s of CPU over a five-minute run, on a machine the tests fill).
+            "SPARK_DAEMON_JAVA_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            "SPARK_DAEMON_MEMORY": "256m",
         }
 
     def _daemon(self, name: str, *args: str) -> subprocess.Popen:
