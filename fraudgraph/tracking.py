@@ -57,6 +57,8 @@ def _chosen_uri() -> str | None:
 def configure(lake: Lake) -> str:
     """Point MLflow at the store; returns its URI."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # A scheduler's log gets no progress bars: loading a champion drew two on stderr per model.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     chosen = _chosen_uri()

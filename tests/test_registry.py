@@ -89,7 +89,7 @@ def test_a_worse_model_is_not_promoted_and_a_better_one_is(registry):
     assert tracking.load_champion(listed["model"]).version == better["version"]
 
 
-def test_each_training_run_records_its_data_code_and_plots(registry):
+def test_each_training_run_records_its_data_code_and_plots(registry, capsys):
     from mlflow.tracking import MlflowClient
 
     _cfg, _lake, (fair, worse, _better) = registry
@@ -101,6 +101,10 @@ def test_each_training_run_records_its_data_code_and_plots(registry):
         "calibration.png", "calibration.csv", "drift_reference.json",
     } <= files
     fair_params, worse_params = runs[fair["version"]].data.params, runs[worse["version"]].data.params
+    # Read back as scoring reads it, with no progress bar on stderr (a scheduler's log).
+    capsys.readouterr()
+    assert tracking.load_document(fair["run_id"], "drift_reference.json")
+    assert "Downloading artifacts" not in capsys.readouterr().err
     assert fair_params["git_commit"] == worse_params["git_commit"] != ""
     # Different training labels, different fingerprint.
     assert fair_params["training_data_fingerprint"] != worse_params["training_data_fingerprint"]
