@@ -57,7 +57,7 @@ def _chosen_uri() -> str | None:
 def configure(lake: Lake) -> str:
     """Point MLflow at the store; returns its URI."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    # A scheduler's log gets no progress bars: loading a champion drew two on stderr per model.
+    # A scheduler's log gets no progress bars: reading a champion's drift reference drew one on stderr.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
