@@ -37,9 +37,11 @@ IS_UNDER_14 = "is_under_14"
 AGE_BANDS = ((18, "under_18"), (30, "18_29"), (45, "30_44"), (60, "45_59"))
 
 
-def number_class(raw: Column) -> Column:
-    """Class of a raw phone number: Chinese mobile, landline, service line, overseas or other."""
-    digits = normalise_col(C.MSISDN, raw)
+def number_class(raw: Column, *, normalised: Column | None = None) -> Column:
+    """Class of a raw phone number: Chinese mobile, landline, service line, overseas or other.
+
+    ``normalised``: ``normalise_col(msisdn, raw)`` when the caller already has it as a column of its own."""
+    digits = normalise_col(C.MSISDN, raw) if normalised is None else normalised
     trimmed = F.ltrim(raw)
     return (
         F.when(digits.isNull(), F.lit(None).cast("string"))

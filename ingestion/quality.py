@@ -70,6 +70,10 @@ def validation_view(raw_df: DataFrame, feed: C.Feed, *, known_df: DataFrame | No
     bank's account numbers for transfers); without it no reference column
     is added.
     """
+    # Each identifier normalised once, as a column of its own: its masks, class and reference join read it several
+    # times (Spark keeps the two projections apart, not recomputing the regular expressions for each reading).
+    normalised = {c.name: f"_normalised_{c.name}" for c in feed.columns if c.identifier is not None}
+    raw_df = raw_df.select("*", *[normalise_col(feed.column(n).identifier, F.col(n)).alias(a) for n, a in normalised.items()])
     out: list[Column] = []
     for column in feed.columns:
         col = F.col(column.name)
@@ -80,9 +84,10 @@ def validation_view(raw_df: DataFrame, feed: C.Feed, *, known_df: DataFrame | No
         if column.identifier is None:
             out.append(col)
             continue
-        out.append(mask(column.identifier, col).alias(column.name))
+        value = F.col(normalised[column.name])
+        out.append(mask(column.identifier, col, normalised=value).alias(column.name))
         if column.identifier == C.MSISDN:
-            out.append(number_class(col).alias(column.name + CLASS_SUFFIX))
+            out.append(number_class(col, normalised=value).alias(column.name + CLASS_SUFFIX))
         elif column.identifier == C.ID_NUMBER:
             out.append(is_valid_id_number(col).alias(column.name + "_valid"))
         elif column.identifier == C.IMEI:
@@ -91,14 +96,14 @@ def validation_view(raw_df: DataFrame, feed: C.Feed, *, known_df: DataFrame | No
         out.append((F.date_format(F.col(feed.event_time), "yyyy-MM-dd") == F.col(DT)).alias("in_partition"))
     reference = REFERENCE.get(feed.name)
     if reference is not None and known_df is not None:
-        name, kind, columns = reference
+        name, _, columns = reference
         known = known_df.select(F.col("key")).distinct()
         flags = []
         for i, column in enumerate(columns):
             flag = f"_known_{i}"
             raw_df = raw_df.join(
                 known.select(F.col("key").alias(f"_key_{i}"), F.lit(True).alias(flag)),
-                normalise_col(kind, F.col(column)) == F.col(f"_key_{i}"),
+                F.col(normalised[column]) == F.col(f"_key_{i}"),
                 how="left",
             )
             flags.append(F.coalesce(F.col(flag), F.lit(False)))
