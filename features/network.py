@@ -314,8 +314,14 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
     ``risk_1hop(v)`` is the mean seed indicator over v's distinct neighbours;
     ``risk_2hop(v)`` the mean of the neighbours' ``risk_1hop``, less the walks
     v -> u -> v that would bring back v's own label: s(v) * mean(1 / deg(u)).
+
+    The degrees and the first hop are cached (one row per vertex): each is read by several joins, with
+    different columns, whose shuffles Spark would not share, so the graph was grouped again for each reading
+    (bench/README.md, "Scale").
     """
-    degree = _with_seed(nb.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.SRC, ID), seeds, ID, SEED)
+    degree = _with_seed(
+        nb.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.SRC, ID), seeds, ID, SEED
+    ).cache()
     peer = degree.select(F.col(ID).alias(G.DST), F.col("deg").alias("peer_deg"), F.col(SEED).alias("peer_seed"))
     hubs = degree.where(F.col("deg") > JOIN_HUB_DEGREE).select(F.col(ID).alias(G.DST))
     hop1 = (
@@ -324,6 +330,7 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
         .agg(F.avg("peer_seed").alias("risk_1hop"), F.avg(1.0 / F.col("peer_deg")).alias("mean_inv_peer_deg"))
         .withColumnRenamed(G.SRC, ID)
         .join(degree.select(ID, SEED), on=ID)
+        .cache()
     )
     hop2 = (
         join_with_hubs(nb, hop1.select(F.col(ID).alias(G.DST), F.col("risk_1hop").alias("peer_risk")), on=G.DST,
