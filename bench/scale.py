@@ -25,7 +25,8 @@ arrays, JVM heap or DuckDB buffers do not count in the next measurement. Each si
 ``DIR/calls_<N>.json`` as stages finish; a rerun skips the stages already there (the world and lake of an
 unfinished size are kept for that; a finished size's are removed unless ``--keep``). ``--stage`` runs the
 named stages again, on a size's kept world and lake. The script then writes ``DIR/scale.json`` and prints the
-section for bench/README.md (``--readme`` replaces it there).
+section for bench/README.md (``--readme`` replaces it there). ``--event-log DIR`` keeps the Spark stages'
+event log for bench/eventlog.py.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ TARGET_GROWTH = 12
 TARGET_DUCKDB_RATIO = 3
 # Training windows of the champion the daily stages score with (the base configuration has 3).
 TRAIN_SNAPSHOTS = 1
+EVENT_LOG_ENV = "FRAUDGRAPH_BENCH_EVENT_LOG"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +167,8 @@ def spark_stages(size: Size, stages: tuple[str, ...]) -> None:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     cfg = load_config()
     extra = {**cfg.spark.extra, "spark.ui.enabled": "false"}
+    if os.environ.get(EVENT_LOG_ENV):
+        extra |= {"spark.eventLog.enabled": "true", "spark.eventLog.dir": os.environ[EVENT_LOG_ENV]}
     spark = build_session(dataclasses.replace(cfg.spark, master=MASTER, app_name="fraudgraph-bench-scale", extra=extra))
     lake, raw, day, length = size.lake, Raw(size.world / "raw"), size.day, cfg.window.days
     built: dict = {}
@@ -374,7 +378,12 @@ def main() -> None:
     parser.add_argument("--stage", choices=STAGES, action="append", help="run these again, on a kept world and lake (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep each size's world and lake")
     parser.add_argument("--readme", type=Path, default=None, help="Markdown file whose scale section is replaced")
+    parser.add_argument("--event-log", type=Path, default=None,
+                        help="write the Spark stages' event log here (read it with bench/eventlog.py)")
     args = parser.parse_args()
+    if args.event_log:
+        args.event_log.mkdir(parents=True, exist_ok=True)
+        os.environ[EVENT_LOG_ENV] = str(args.event_log.resolve())  # the Spark stages run in a spawned process
 
     cfg = load_config()
     days = world_days(cfg)
