@@ -243,7 +243,7 @@ def _flow_features(sides_df: DataFrame) -> DataFrame:
     The distinct counterparties (payers, payees, all) and active days are counted from rows first made
     distinct per account and counterparty, and per account and day: several ``count_distinct`` in one
     aggregation make Spark copy every row once per distinct column before the shuffle (five copies here,
-    923 MB shuffled for 0.8M sides on the 10M-call benchmark, bench/README.md "Scale").
+    923 MB shuffled for 0.8M sides on the 10M-call benchmark, bench/README.md "The 10M window's feature stage").
     """
     out = F.col("is_out")
     amount = F.col("amount")

@@ -317,7 +317,7 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
 
     The degrees and the first hop are cached (one row per vertex): each is read by several joins, with
     different columns, whose shuffles Spark would not share, so the graph was grouped again for each reading
-    (bench/README.md, "Scale").
+    (bench/README.md, "The 10M window's feature stage").
     """
     degree = _with_seed(
         nb.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.SRC, ID), seeds, ID, SEED

@@ -29,9 +29,9 @@ def _digit(value: Column, position: int) -> Column:
 def is_valid_id_number(raw: Column) -> Column:
     """True for a well-formed resident ID number with a valid check character; null for null.
 
-    One expression per position over ``upper(trim(raw))``, not a higher-order function: Spark has no generated
-    code for ``transform``/``aggregate``, and one of them in a projection makes the whole projection (every mask
-    and class of the validation view) run interpreted, about four times slower per row.
+    One expression per position over ``upper(trim(raw))``, cheap to repeat, not higher-order functions: those
+    built an array of one-character strings per row and evaluated their lambdas by interpretation (with them,
+    a day's masked view of calls took 12.7 s instead of 7.3 s, bench/README.md "Ingest").
     """
     value = F.upper(F.trim(raw))
     total = reduce(add, [_digit(value, i + 1) * w for i, w in enumerate(GB11643_WEIGHTS)])
@@ -44,7 +44,7 @@ def is_valid_id_number(raw: Column) -> Column:
 def is_valid_imei(raw: Column) -> Column:
     """True for 15 digits (after dropping separators) passing the Luhn check; null for null.
 
-    Spark's built-in ``luhn_check``, which has generated code (see :func:`is_valid_id_number`)."""
+    Spark's built-in ``luhn_check`` (see :func:`is_valid_id_number`)."""
     value = F.regexp_replace(raw, "[^0-9]", "")
     return F.when(raw.isNull(), F.lit(None).cast("boolean")).otherwise(
         F.coalesce((F.length(value) == 15) & F.call_function("luhn_check", value), F.lit(False))
