@@ -37,8 +37,12 @@ def events(path: Path) -> Iterator[dict]:
         else:
             text = file.read_text()
         for line in text.splitlines():
-            if line.strip():
+            if not line.strip():
+                continue
+            try:
                 yield json.loads(line)
+            except json.JSONDecodeError:  # the cut-off tail of a log still being written
+                break
 
 
 def summarise(path: Path, min_seconds: float, repeats_of: set[int]) -> str:
