@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from eventlog import events
 from network_features import (
     AS_OF,
     EPOCH,
@@ -108,25 +109,12 @@ def add_hot_parties(lake: Lake, hot: int, *, seed: int = SEED) -> dict[str, str]
     return {"number": number, "account": account}
 
 
-def _event_lines(event_log: Path):
-    """The JSON lines of an event log: one file, or a rolling log's folder of ``events_N_*`` files in order."""
-    files = [event_log]
-    if event_log.is_dir():
-        files = sorted(event_log.glob("events_*"), key=lambda f: int(f.name.split("_")[1]))
-    for file in files:
-        with file.open() as lines:
-            yield from lines
-
-
 def stage_balance(event_log: Path) -> list[dict]:
     """Per completed stage of a Spark event log: tasks, records read (shuffle, else input), the largest task's
     share of them, and the largest and median task run times (ms)."""
     tasks: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
     names: dict[tuple[int, int], str] = {}
-    for line in _event_lines(event_log):
-        if not line.endswith("\n"):  # a log still being written ends in a partial line
-            break
-        event = json.loads(line)
+    for event in events(event_log):
         kind = event.get("Event")
         if kind == "SparkListenerTaskEnd" and event.get("Task Metrics"):
             metrics = event["Task Metrics"]

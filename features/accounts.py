@@ -289,10 +289,6 @@ def _flow_features(sides_df: DataFrame) -> DataFrame:
         flows.join(distinct_peers, on=ENTITY, how="left")
         .join(distinct_days, on=ENTITY, how="left")
         .fillna(0, subset=["in_distinct", "out_distinct", "counterparties", "active_days"])
-        .select(
-            ENTITY, "in_count", "in_amount", "in_distinct", "in_max_amount", "out_count", "out_amount", "out_distinct",
-            "out_atm_amount", "active_days", "counterparties", *flows.columns[7:],
-        )
     )
 
 

@@ -36,9 +36,9 @@ EXAMPLES = 5
 POSITION = "fraudgraph_position"
 # Which columns tie a feed to the operator's or the bank's own parties.
 REFERENCE = {
-    "calls": ("touches_subscriber", C.MSISDN, ("caller", "callee")),
-    "sms": ("touches_subscriber", C.MSISDN, ("sender", "receiver")),
-    "transactions": ("touches_account", C.ACCOUNT, ("src_account", "dst_account")),
+    "calls": ("touches_subscriber", ("caller", "callee")),
+    "sms": ("touches_subscriber", ("sender", "receiver")),
+    "transactions": ("touches_account", ("src_account", "dst_account")),
 }
 
 
@@ -72,8 +72,9 @@ def validation_view(raw_df: DataFrame, feed: C.Feed, *, known_df: DataFrame | No
     """
     # Each identifier normalised once, as a column of its own: its masks, class and reference join read it several
     # times (Spark keeps the two projections apart, not recomputing the regular expressions for each reading).
-    normalised = {c.name: f"_normalised_{c.name}" for c in feed.columns if c.identifier is not None}
-    raw_df = raw_df.select("*", *[normalise_col(feed.column(n).identifier, F.col(n)).alias(a) for n, a in normalised.items()])
+    identifiers = [c for c in feed.columns if c.identifier is not None]
+    normalised = {c.name: f"_normalised_{c.name}" for c in identifiers}
+    raw_df = raw_df.select("*", *[normalise_col(c.identifier, F.col(c.name)).alias(normalised[c.name]) for c in identifiers])
     out: list[Column] = []
     for column in feed.columns:
         col = F.col(column.name)
@@ -96,7 +97,7 @@ def validation_view(raw_df: DataFrame, feed: C.Feed, *, known_df: DataFrame | No
         out.append((F.date_format(F.col(feed.event_time), "yyyy-MM-dd") == F.col(DT)).alias("in_partition"))
     reference = REFERENCE.get(feed.name)
     if reference is not None and known_df is not None:
-        name, _, columns = reference
+        name, columns = reference
         known = known_df.select(F.col("key")).distinct()
         flags = []
         for i, column in enumerate(columns):

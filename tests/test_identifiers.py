@@ -46,16 +46,16 @@ def test_masks_hide_the_middle(spark):
     assert got == [("138****8000", "62************33"), ("***", None)]
 
 
-
 def test_the_validation_view_masks_classes_and_matches_each_number_as_the_column_functions_do(spark):
     """The view normalises each identifier once and reads it several times; what it shows must be what
     :func:`mask`, :func:`number_class` and :func:`is_valid_imei` give on the raw value, and a number in any
     written form must match the subscriber it normalises to."""
     feed = C.FEEDS["calls"]
     numbers = ["+86 138-0013-8000", "008613900139000", "95588", "010-12345678", "+44 20 7946 0000", " ", None]
+    imeis = ["35-209900-176148-1", "1", None, "", "490154203237518", "x", None]
     rows = [
         (f"c{i}", caller, callee, dt.datetime(2026, 3, 1, 12), 30, imei, "cell", "2026-03-01", None)
-        for i, (caller, callee, imei) in enumerate(zip(numbers, reversed(numbers), ["35-209900-176148-1", "1", None, "", "490154203237518", "x", None], strict=True))
+        for i, (caller, callee, imei) in enumerate(zip(numbers, reversed(numbers), imeis, strict=True))
     ]
     schema = spark_schema(feed).add(DT, "string").add(REASON, "string")
     df = spark.createDataFrame(rows, schema)
@@ -69,6 +69,7 @@ def test_the_validation_view_masks_classes_and_matches_each_number_as_the_column
     columns = ["caller", "caller_class", "callee", "callee_class", "caller_imei", "caller_imei_valid"]
     assert [[r[c] for c in columns] for r in got] == [list(r) for r in expected]
     assert [r["caller"] for r in got][:2] == ["138****8000", "139****9000"]
+    assert [r["caller_class"] for r in got] == ["cn_mobile", "cn_mobile", "service", "landline", "overseas", None, None]
+    assert [r["caller_imei_valid"] for r in got] == [True, False, None, False, True, False, None]
     # Caller 138..., 95588 and the callee 95588, 138... (the list reversed) touch a subscriber; nobody else does.
     assert [r["touches_subscriber"] for r in got] == [True, False, True, False, True, False, True]
-
