@@ -9,6 +9,8 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -97,3 +99,30 @@ def release_checkpoints(spark: SparkSession) -> None:
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(folder)
     path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+
+
+def persisted_rdd_ids(spark: SparkSession) -> set[int]:
+    """Ids of the RDDs the session keeps in its block stores: cached tables and local checkpoints alike."""
+    return {int(key) for key in spark.sparkContext._jsc.getPersistentRDDs().keySet().toArray()}
+
+
+@contextmanager
+def released_at_end(spark: SparkSession) -> Iterator[None]:
+    """Free, when the block ends, whatever it left in the executors' block stores.
+
+    ``spark.catalog.clearCache()`` frees cached tables only. Local checkpoints (the lineage cuts of the
+    components' and the propagation's iterations) are persisted RDDs with no table: without this they stay
+    in the block stores for the whole session, a window after another in training and a daily run. Every
+    cached table is dropped too (a job re-reads what it needs from the lake), and every RDD persisted inside
+    the block is unpersisted; RDDs persisted before it stay.
+    """
+    before = persisted_rdd_ids(spark)
+    try:
+        yield
+    finally:
+        spark.catalog.clearCache()
+        persistent = spark.sparkContext._jsc.getPersistentRDDs()
+        for rdd_id in persisted_rdd_ids(spark) - before:
+            rdd = persistent.get(rdd_id)
+            if rdd is not None:
+                rdd.unpersist(False)

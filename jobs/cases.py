@@ -26,6 +26,7 @@ from features.window import event_window
 from fraudgraph import contract as C
 from fraudgraph.config import Config
 from fraudgraph.lake import DT, Lake, partition_days, partition_path, write_partitions
+from fraudgraph.spark import released_at_end
 from ingestion.pseudonymise import MASKED_SUFFIX
 from jobs.features import exposures_until, sources_on, window_days
 
@@ -68,7 +69,15 @@ def previous_members(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame
 
 
 def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> dict:
-    """Write ``LAKE/cases/dt=D`` from the day's scores and fill their ``cluster_id``; returns the day's diff."""
+    """Write ``LAKE/cases/dt=D`` from the day's scores and fill their ``cluster_id``; returns the day's diff.
+
+    What it caches and checkpoints is freed before it returns.
+    """
+    with released_at_end(spark):
+        return _write_cases(spark, cfg, lake=lake, day=day)
+
+
+def _write_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> dict:
     days = window_days(day, cfg.window.days)
     scores_dir = partition_path(lake.scores, day)
     scores = spark.read.parquet(str(scores_dir)).cache()
@@ -114,7 +123,5 @@ def run_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) -> 
     diff = {"date": day.isoformat(), "cases": sum(changes.values()), "changes": changes, "gone_quiet": quiet}
     (target / DIFF_FILE).write_text(json.dumps(diff, indent=2) + "\n", encoding="utf-8")
     report = write_report(lake, day)
-    for frame in (scores, flagged, ties):
-        frame.unpersist()
     log.info("cases of %s: %s", day, diff)
     return {"path": str(target), "report": str(report), **diff}

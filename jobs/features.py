@@ -19,6 +19,7 @@ from fraudgraph import contract as C
 from fraudgraph.config import ExposureConf, GraphConf
 from fraudgraph.errors import MissingInput
 from fraudgraph.lake import DT, Lake, days_between, partition_days, partition_path, write_partitions
+from fraudgraph.spark import released_at_end
 
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     C.MSISDN: (*PHONE_FEATURES, *PHONE_NETWORK_FEATURES, *PHONE_EXPOSURE_FEATURES),
@@ -91,9 +92,20 @@ def materialise_features(
     """Compute both entity types' features for the window ending ``day``, write them, return them re-read.
 
     Network features use only the window's events and the labels reported
-    before ``day``: nothing after ``day`` reaches a feature of ``day``.
+    before ``day``: nothing after ``day`` reaches a feature of ``day``. The
+    graphs cached and the lineage cuts made for the window are freed before
+    it returns (training computes window after window in one session).
     """
     started = time.perf_counter()
+    with released_at_end(spark):
+        _write_window(spark, lake, day, length=length, graph=graph, exposure=exposure)
+    log.info("features of the window ending %s written in %.0f s", day, time.perf_counter() - started)
+    return {kind: spark.read.parquet(str(partition_path(lake.features(kind), day))) for kind in FEATURE_SETS}
+
+
+def _write_window(
+    spark: SparkSession, lake: Lake, day: dt.date, *, length: int, graph: GraphConf, exposure: ExposureConf
+) -> None:
     days = window_days(day, length)
     calls = lake.read_clean(spark, C.CALLS, days)
     sms = lake.read_clean(spark, C.SMS, days)
@@ -121,12 +133,5 @@ def materialise_features(
             exposure_out.accounts,
         ),
     }
-    out = {}
     for entity_type, df in built.items():
-        table = lake.features(entity_type)
-        write_partitions(df.withColumn(DT, F.lit(day.isoformat())), table)
-        out[entity_type] = spark.read.parquet(str(partition_path(table, day)))
-    # The graphs cached for this window are written out; free them before the next window.
-    spark.catalog.clearCache()
-    log.info("features of the window ending %s written in %.0f s", day, time.perf_counter() - started)
-    return out
+        write_partitions(df.withColumn(DT, F.lit(day.isoformat())), lake.features(entity_type))

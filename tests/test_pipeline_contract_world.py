@@ -19,6 +19,7 @@ from fraudgraph.config import load_config
 from fraudgraph.contract import CALLS, FEEDS, LABELS
 from fraudgraph.lake import DT, Lake, Raw, partition_path
 from fraudgraph.pseudo import token
+from fraudgraph.spark import persisted_rdd_ids
 from jobs.features import FEATURE_SETS, materialise_features
 from jobs.ingest import run_ingest
 from jobs.score import run_score
@@ -68,7 +69,10 @@ def test_contract_world_runs_through_ingest_train_score(spark, world, cfg, inges
     assert summary["feeds"]["calls"]["rows_clean"] == summary["feeds"]["calls"]["rows_in"] > 10_000
     assert {r["alias"] for r in trained.values()} == {"champion"}
 
+    persisted = persisted_rdd_ids(spark)
     result = run_score(spark, cfg, lake=lake, day=world.last_day)
+    # Nothing the day's features, scores and cases cached or checkpointed outlives the job.
+    assert persisted_rdd_ids(spark) <= persisted
     scores = spark.read.parquet(result["scores"])
     assert scores.columns == [
         "entity_type", "entity_token", "risk_score", "risk_rank", "model_name", "model_version", "reasons", "cluster_id"
@@ -179,7 +183,11 @@ def test_features_of_a_day_use_nothing_from_after_it(spark, world, cfg, ingested
     assert labels.where((F.col("label") == "fraud") & (F.to_date("reported_time") < F.lit(day))).count() > 0
     truncated = _lake_up_to(lake, tmp_path / "lake_to_day", day)
     params = {"length": cfg.window.days, "graph": cfg.graph, "exposure": cfg.exposure}
-    for entity_type, alone in materialise_features(spark, truncated, day, **params).items():
+    persisted = persisted_rdd_ids(spark)
+    built = materialise_features(spark, truncated, day, **params)
+    # The window's cached graphs and the lineage cuts of its iterations are gone from the block stores.
+    assert persisted_rdd_ids(spark) <= persisted
+    for entity_type, alone in built.items():
         full = spark.read.parquet(str(partition_path(lake.features(entity_type), day)))
         columns = [ENTITY, *FEATURE_SETS[entity_type]]
         assert full.columns == alone.columns and set(columns) <= set(full.columns)
