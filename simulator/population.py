@@ -10,6 +10,7 @@ the leak sources with their members.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -371,7 +372,10 @@ def _add_services_and_iot(
     """Customer-service lines (95xxx short codes, 400 hotlines, landlines) and a few IoT SIMs."""
     n_services = max(6, pop.n_people // 1000)
     kind = np.arange(n_services) % 3
-    short = 95000 + rng.permutation(1000)[:n_services]
+    # 5-digit 95xxx codes; past 1,000 lines (worlds of a million people and more) 6-digit ones as well
+    # (95 and up to 6 digits is a service number, ingestion/pseudonymise.py).
+    digits = max(3, math.ceil(math.log10(n_services)))
+    short = 95 * 10**digits + rng.permutation(10**digits)[:n_services]
     hotline = 4_000_000_000 + rng.integers(0, 10**7, n_services)
     landline = 21_0000_0000 + rng.integers(10**7, 10**8, n_services)
     value = np.where(kind == 0, short, np.where(kind == 1, hotline, landline))

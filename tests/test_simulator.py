@@ -11,12 +11,16 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from fraudgraph.contract import FEEDS, arrow_schema
 from simulator import WorldSummary, simulate_world
+from simulator.population import build_population
 from tests.oracles import gb11643_valid, luhn_valid
 
 PEOPLE, DAYS, SEED = 3000, 14, 11
@@ -241,3 +245,17 @@ def test_rings_mostly_call_members_of_their_exploited_source(world) -> None:
     share = is_member.groupby(calls["ring_id"].to_numpy()).mean()
     assert len(share) == len(rings)
     assert (share > 0.6).all()
+
+
+def test_a_world_of_a_million_people_has_distinct_service_numbers_of_the_service_class() -> None:
+    """Past 1,000 customer-service lines (a million people: the 100M-call benchmark's world has 1.57M) the
+    5-digit 95xxx codes run out; the population still builds, every number once, the lines still service."""
+    pop = build_population(np.random.default_rng(SEED), 1_001_000, 0, DAYS)
+    canonical = pa.concat_arrays([block["canonical"] for block in pop.numbers])
+    assert len(pc.unique(canonical)) == len(canonical) == pop.n_numbers()
+    services = canonical.take(pa.array(pop.services)).to_pylist()
+    assert len(services) == 1001
+    # CONTRACT.md's service numbers: 95 and 1-6 digits, 400 hotlines, landlines with their area code.
+    service = re.compile(r"^(95\d{1,6}|4\d{9}|0\d{9,10})$")
+    assert all(service.match(number) for number in services), [n for n in services if not service.match(n)][:5]
+    assert sum(number.startswith("95") for number in services) == 334
