@@ -19,6 +19,15 @@ from simulator.tables import SECONDS_PER_DAY, Block, events, stack
 
 CHANNEL_MOBILE, CHANNEL_ONLINE, CHANNEL_ATM, CHANNEL_COUNTER = range(4)
 EPOCH = date(1970, 1, 1)
+# A customer-service line's daily traffic grows with the people it serves up to this many; past it, the
+# world's growing number of lines (one per 1,000 people) takes the rest. Uncapped, the service traffic grew
+# with the square of the people: at 1.57M people half the calls and nine tenths of the SMS were service ones.
+SERVICE_LINE_PEOPLE = 200_000
+
+
+def service_rate(pop: Population, people_per_event: int) -> float:
+    """Events a day of one service line: one per ``people_per_event`` people served, at least 2."""
+    return max(2.0, min(pop.n_people, SERVICE_LINE_PEOPLE) / people_per_event)
 
 
 def hours_to_times(rng: np.random.Generator, day: np.ndarray, hours_p: np.ndarray) -> np.ndarray:
@@ -127,7 +136,7 @@ def daily_calls(pop: Population, rng: np.random.Generator, day: int) -> Block:
     # An interested customer hears the whole pitch: insurance and loans take long calls too.
     is_pitch = (tele_calls["dur"] > 0) & (rng.random(len(tele_calls["dur"])) < 0.02)
     tele_calls["dur"] = np.where(is_pitch, rng.integers(600, 2400, len(tele_calls["dur"])), tele_calls["dur"])
-    service, t = _workers(rng, pop.services, day, max(2.0, pop.n_people / 500), 7)
+    service, t = _workers(rng, pop.services, day, service_rate(pop, 500), 7)
     service_calls = dial(rng, service, rng.integers(0, pop.n_people, len(service)), t, 0.6, 60, 0.6, 1200)
     return stack(
         [
@@ -157,7 +166,7 @@ def daily_sms(pop: Population, rng: np.random.Generator, day: int) -> Block:
     for who, rate, workdays, p_url in (
         (pop.couriers, 10, 6, 0.1),
         (pop.telemarketers, 40, 5, 0.4),
-        (pop.services, max(2.0, pop.n_people / 200), 7, 0.25),
+        (pop.services, service_rate(pop, 200), 7, 0.25),
     ):
         doer, t = _workers(rng, who, day, rate, workdays)
         parts.append(

@@ -20,6 +20,7 @@ import pytest
 
 from fraudgraph.contract import FEEDS, arrow_schema
 from simulator import WorldSummary, simulate_world
+from simulator.activity import daily_calls, daily_sms
 from simulator.population import build_population
 from tests.oracles import gb11643_valid, luhn_valid
 
@@ -259,3 +260,17 @@ def test_a_world_of_a_million_people_has_distinct_service_numbers_of_the_service
     service = re.compile(r"^(95\d{1,6}|4\d{9}|0\d{9,10})$")
     assert all(service.match(number) for number in services), [n for n in services if not service.match(n)][:5]
     assert sum(number.startswith("95") for number in services) == 334
+
+
+def test_calls_and_sms_per_person_stay_flat_as_the_world_grows() -> None:
+    """The benchmark sizes its worlds by people (bench/scale.py): a world three times the people has three
+    times the calls and SMS, not nine times the service lines' share (service traffic grew with people^2)."""
+    per_person = []
+    for people in (250_000, 750_000):
+        pop = build_population(np.random.default_rng(SEED), people, 20_000, DAYS)
+        calls = len(daily_calls(pop, np.random.default_rng(1), 20_001)["caller"])
+        sms = len(daily_sms(pop, np.random.default_rng(1), 20_001)["sender"])
+        per_person.append((calls / people, sms / people))
+    (calls_small, sms_small), (calls_large, sms_large) = per_person
+    assert calls_large == pytest.approx(calls_small, rel=0.05)
+    assert sms_large == pytest.approx(sms_small, rel=0.05)
