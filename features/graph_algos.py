@@ -20,8 +20,9 @@ Iterative state is persisted every iteration and the previous state released
 once the new one is materialised. Every ``checkpoint_every`` iterations, and
 once on return, the lineage is cut (:func:`features.common.cut_lineage`): local
 checkpoints on one machine, reliable ones in the session's checkpoint folder
-on a cluster, where an executor can be lost. Checkpointed data is freed when
-the driver garbage-collects the frame that holds it.
+on a cluster, where an executor can be lost. Local checkpoints stay in the
+block stores until unpersisted (the driver's garbage collection did not free
+them): the jobs free them with :func:`fraudgraph.spark.released_at_end`.
 """
 
 from __future__ import annotations

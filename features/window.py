@@ -226,7 +226,7 @@ def event_window(
     ignored, so are a call without a caller and an SMS missing either party.
     A call to oneself is not a pair (its handset still counts); a call with
     a null duration counts as made, not answered. The caller frees the cache
-    (``spark.catalog.clearCache()`` once the window's outputs are written).
+    once the window's outputs are written (:func:`fraudgraph.spark.released_at_end`).
     """
     require_columns(calls_df, G.CALLS, "event_window calls")
     require_columns(sms_df, G.SMS, "event_window sms")

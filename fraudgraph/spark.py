@@ -122,7 +122,6 @@ def released_at_end(spark: SparkSession) -> Iterator[None]:
     finally:
         spark.catalog.clearCache()
         persistent = spark.sparkContext._jsc.getPersistentRDDs()
-        for rdd_id in persisted_rdd_ids(spark) - before:
-            rdd = persistent.get(rdd_id)
-            if rdd is not None:
-                rdd.unpersist(False)
+        for rdd_id in persistent.keySet().toArray():
+            if int(rdd_id) not in before:
+                persistent.get(rdd_id).unpersist(False)
