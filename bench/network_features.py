@@ -631,10 +631,17 @@ class PeakRss:
     Each process counts its proportional set size (``Pss`` in ``/proc/PID/smaps_rollup``): a page shared by
     several processes (PySpark forks its Python workers from one daemon) counts once in all, not once in
     each. The resident set size is the fallback where the kernel has no ``smaps_rollup``.
+
+    ``peak`` is the whole tree's peak; ``parts`` the peak of each kind of process on its own: ``python``
+    (this process, the Python driver), ``jvm`` (the Spark JVM: the driver, and in local mode the executors)
+    and ``workers`` (every other process: PySpark's Python workers).
     """
+
+    PARTS = ("python", "jvm", "workers")
 
     def __init__(self) -> None:
         self.peak = 0
+        self.parts = dict.fromkeys(self.PARTS, 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -650,40 +657,50 @@ class PeakRss:
         return rss_pages * resource.getpagesize()
 
     @classmethod
-    def _tree_rss(cls) -> int:
+    def _tree(cls) -> dict[str, int]:
+        """Memory of this process tree now, by part."""
         me = os.getpid()
         children: dict[int, list[int]] = {}
-        rss: dict[int, int] = {}
+        stat: dict[int, tuple[str, int]] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
                 with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
+                    head, tail = f.read().rsplit(")", 1)
+                fields = tail.split()
                 children.setdefault(int(fields[1]), []).append(int(entry))
-                rss[int(entry)] = int(fields[21])
+                stat[int(entry)] = (head.split("(", 1)[1], int(fields[21]))
             except (OSError, IndexError, ValueError):
                 continue
-        total, todo = 0, [me]
+        parts, todo = dict.fromkeys(cls.PARTS, 0), [me]
         while todo:
             pid = todo.pop()
-            if pid in rss:
-                total += cls._memory(pid, rss[pid])
+            if pid in stat:
+                name, rss_pages = stat[pid]
+                part = "python" if pid == me else "jvm" if name == "java" else "workers"
+                parts[part] += cls._memory(pid, rss_pages)
             todo.extend(children.get(pid, []))
-        return total
+        return parts
+
+    def _sample(self) -> None:
+        parts = self._tree()
+        self.peak = max(self.peak, sum(parts.values()))
+        self.parts = {k: max(v, parts[k]) for k, v in self.parts.items()}
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, self._tree_rss())
+            self._sample()
 
     def __enter__(self) -> PeakRss:
-        self.peak = self._tree_rss()
+        self._sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
 
 
 def compare(out: Path) -> dict[str, int]:

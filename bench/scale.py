@@ -127,12 +127,18 @@ def window_events(lake: Lake, days: list[dt.date], feeds=EVENT_FEEDS) -> int:
 
 
 def measured(fn: Callable[..., int], *args) -> dict:
-    """Wall time, peak RSS of this process tree, and rows in (``fn``'s result) of one stage."""
+    """Wall time, peak RSS of this process tree (and of its Python driver, JVM and Python workers apart),
+    and rows in (``fn``'s result) of one stage."""
     with PeakRss() as rss:
         started = time.perf_counter()
         rows = fn(*args)
         seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "peak_rss_gib": round(rss.peak / 2**30, 2), "rows_in": rows}
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_gib": round(rss.peak / 2**30, 2),
+        "peak_gib_by_process": {part: round(b / 2**30, 2) for part, b in rss.parts.items()},
+        "rows_in": rows,
+    }
 
 
 def isolated(fn: Callable, *args):
@@ -316,7 +322,9 @@ def markdown(rows: list[dict], host: str) -> str:
         "train, features, cases: calls, SMS and transactions of their windows; DuckDB: calls and SMS of the",
         "window; scoring: feature rows). *Peak RSS* is the peak memory of the process tree over the stage: the",
         "Python driver, the Spark driver JVM and its Python workers, each counting its proportional set size",
-        "(`Pss`), so a page PySpark's forked Python workers share counts once. *Share* is the stage's part of the daily total;",
+        "(`Pss`), so a page PySpark's forked Python workers share counts once; *Python / JVM / workers* is each",
+        "kind's own peak over the stage (they need not peak together; '-' where a run predates the split).",
+        "*Share* is the stage's part of the daily total;",
         "simulation, history ingest, training and DuckDB are outside it. *Growth* is the exponent k of",
         "time ~ calls^k from the size before: 1 is linear.",
         "",
@@ -357,8 +365,8 @@ def markdown(rows: list[dict], host: str) -> str:
         )
     lines += [
         "",
-        "| call records | stage | rows in | seconds | rows/s | peak RSS (GiB) | share of daily | growth |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| call records | stage | rows in | seconds | rows/s | peak RSS (GiB) | Python / JVM / workers (GiB) | share of daily | growth |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         calls = f"{r['world']['rows']['calls']:,}"
@@ -367,12 +375,14 @@ def markdown(rows: list[dict], host: str) -> str:
                 continue
             f = r["stages"][name]
             share = f"{f['share_of_daily']:.0%}" if f["share_of_daily"] is not None else "-"
+            parts = f.get("peak_gib_by_process")
+            split = " / ".join(f"{parts[p]:.1f}" for p in PeakRss.PARTS) if parts else "-"
             lines.append(
                 f"| {calls} | {name} | {f['rows_in']:,} | {f['seconds']:.1f} | {f['rows_per_s']:,} "
-                f"| {f['peak_rss_gib']:.1f} | {share} | {r['growth'].get(name, '-')} |"
+                f"| {f['peak_rss_gib']:.1f} | {split} | {share} | {r['growth'].get(name, '-')} |"
             )
         lines.append(
-            f"| {calls} | **daily total** | | **{r['daily_seconds']:.1f}** | | {r['daily_peak_rss_gib']:.1f} | 100% "
+            f"| {calls} | **daily total** | | **{r['daily_seconds']:.1f}** | | {r['daily_peak_rss_gib']:.1f} | | 100% "
             f"| {r['growth'].get('daily', '-')} |"
         )
     return "\n".join(lines) + "\n"
