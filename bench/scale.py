@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -144,7 +145,17 @@ def measured(fn: Callable[..., int], *args) -> dict:
 def isolated(fn: Callable, *args):
     """``fn(*args)`` in a fresh interpreter, so nothing it allocates lingers into the next measurement."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        return pool.submit(_reporting, fn, *args).result()
+
+
+def _reporting(fn: Callable, *args):
+    """``fn(*args)``; a failure comes back as a RuntimeError with its traceback as text (a Py4J error holds
+    locks, which cannot be pickled back to the parent: it would report only that)."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise RuntimeError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}\n"
+                           + traceback.format_exc()) from None
 
 
 def simulate(size: Size) -> int:
