@@ -244,12 +244,23 @@ def save(size: Size, stage: str, figures: dict) -> None:
     print(f"calls {size.calls:,} {stage}: {json.dumps(figures)}", flush=True)
 
 
-def run_size(size: Size, stages: tuple[str, ...] | None, keep: bool) -> dict:
-    """Run the named stages of a size again, or by default every stage it has no figures for yet."""
+def run_size(size: Size, stages: tuple[str, ...] | None, keep: bool, champion_from: Path | None = None) -> dict:
+    """Run the named stages of a size again, or by default every stage it has no figures for yet.
+
+    ``champion_from``: a lake whose MLflow store (its champions) the size's lake takes, when it has none, so
+    the daily stages can run before (or without) the size's own training; the results record it.
+    """
     done = json.loads(size.results.read_text())["stages"] if size.results.exists() else {}
     todo = stages or tuple(s for s in STAGES if s not in done)
     if todo:
         size.folder.mkdir(parents=True, exist_ok=True)
+    if champion_from and "train" not in todo and not (size.lake.root / "mlflow.db").exists():
+        # The store's runs keep their artefacts where they are (absolute paths in the store): only the
+        # database is copied, and the source lake must stay while this one scores.
+        size.lake.root.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(champion_from / "mlflow.db", size.lake.root / "mlflow.db")
+        results = json.loads(size.results.read_text()) if size.results.exists() else {"stages": {}}
+        size.results.write_text(json.dumps(results | {"champion_from": str(champion_from)}, indent=1) + "\n")
     if "simulate" in todo:
         save(size, "simulate", isolated(measured, simulate, size))
     if any(s in SPARK_STAGES for s in todo):
@@ -406,6 +417,8 @@ def main() -> None:
     parser.add_argument("--stage", choices=STAGES, action="append", help="run these again, on a kept world and lake (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep each size's world and lake")
     parser.add_argument("--readme", type=Path, default=None, help="Markdown file whose scale section is replaced")
+    parser.add_argument("--champion-from", type=Path, default=None,
+                        help="a lake whose champions a size without its own takes (skip its training with --stage)")
     parser.add_argument("--event-log", type=Path, default=None,
                         help="write the Spark stages' event log here (read it with bench/eventlog.py)")
     args = parser.parse_args()
@@ -421,7 +434,7 @@ def main() -> None:
     started = time.perf_counter()
     for calls in sorted(args.calls or SIZES):
         size = Size(calls, args.out.resolve(), max(100, round(calls / (CALLS_PER_PERSON_DAY * days))), days)
-        results.append({"calls_target": calls, **run_size(size, stages, args.keep)})
+        results.append({"calls_target": calls, **run_size(size, stages, args.keep, args.champion_from)})
     rows = summarise(results)
     ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     host = f"{machine()}, {ram_gib:.0f} GiB RAM"
