@@ -648,7 +648,7 @@ class PeakRss:
     file system runs ``chmod`` and ``ls`` without its native library) through a ``vfork``-like clone that
     runs in the JVM's own address space until it executes the command, and its ``smaps_rollup`` then shows
     the whole JVM a second time (a sample catching one doubled the 10M day's ingest: 10.0 GiB). Such a
-    child has its parent's executable and resident size; a forked Python worker soon has its own.
+    child shares its parent's address space (``kcmp``), a forked Python worker has its own.
     """
 
     PARTS = ("python", "jvm", "workers")
@@ -700,17 +700,9 @@ class PeakRss:
 
     @staticmethod
     def _shares_parent_memory(pid: int, stat: dict[int, tuple[str, int, int]]) -> bool:
-        """A child still in its parent's address space (``kcmp``; where there is none, the parent's executable
-        and resident size)."""
-        _, rss_pages, parent = stat[pid]
-        if parent not in stat or stat[parent][1] != rss_pages:
-            return False
-        if _KCMP is not None:
-            return _LIBC.syscall(_KCMP, pid, parent, _KCMP_VM, 0, 0) == 0
-        try:
-            return os.readlink(f"/proc/{pid}/exe") == os.readlink(f"/proc/{parent}/exe")
-        except OSError:
-            return False
+        """A child still in its parent's address space (``kcmp``; on an architecture without it, never)."""
+        parent = stat[pid][2]
+        return _KCMP is not None and parent in stat and _LIBC.syscall(_KCMP, pid, parent, _KCMP_VM, 0, 0) == 0
 
     def _sample(self) -> None:
         parts = self._tree()

@@ -307,6 +307,7 @@ def summarise(sizes: list[dict]) -> list[dict]:
                 else None
             ),
             "growth": {},
+            "champion_from": size.get("champion_from"),
         }
         if i:
             before = rows[-1]
@@ -407,6 +408,12 @@ def markdown(rows: list[dict], host: str) -> str:
             f"| {calls} | **daily total** | | **{r['daily_seconds']:.1f}** | | {r['daily_peak_rss_gib']:.1f} | | 100% "
             f"| {r['growth'].get('daily', '-')} |"
         )
+    borrowed = [r for r in rows if r["champion_from"] and "train" not in r["stages"]]
+    if borrowed:
+        lines.append("")
+        for r in borrowed:
+            lines.append(f"{r['world']['rows']['calls']:,} call records: not trained; the day was scored with the "
+                         f"champions of another size's lake (`--champion-from {r['champion_from']}`).")
     return "\n".join(lines) + "\n"
 
 
