@@ -644,11 +644,12 @@ class PeakRss:
     (this process, the Python driver), ``jvm`` (the Spark JVM: the driver, and in local mode the executors)
     and ``workers`` (every other process: PySpark's Python workers).
 
-    A child that shares its parent's memory is not counted again: the JVM starts a command (Hadoop's local
-    file system runs ``chmod`` and ``ls`` without its native library) through a ``vfork``-like clone that
-    runs in the JVM's own address space until it executes the command, and its ``smaps_rollup`` then shows
-    the whole JVM a second time (a sample catching one doubled the 10M day's ingest: 10.0 GiB). Such a
-    child shares its parent's address space (``kcmp``), a forked Python worker has its own.
+    A child that shares its parent's memory is not counted again: the JVM starts a command (without its
+    native library, Hadoop's local file system runs ``chmod`` for each file it creates) through a
+    ``vfork``-like clone that runs in the JVM's own address space until it executes the command, and its
+    ``smaps_rollup`` then shows the whole JVM a second time (a sample catching one doubled the 10M day's
+    ingest: 10.0 GiB). Such a child shares its parent's address space (``kcmp``); a forked Python worker
+    has its own.
     """
 
     PARTS = ("python", "jvm", "workers")
