@@ -153,9 +153,8 @@ def _reporting(fn: Callable, *args):
     locks, which cannot be pickled back to the parent: it would report only that)."""
     try:
         return fn(*args)
-    except Exception as exc:
-        raise RuntimeError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}\n"
-                           + traceback.format_exc()) from None
+    except Exception:
+        raise RuntimeError(traceback.format_exc()) from None
 
 
 def simulate(size: Size) -> int:
