@@ -12,10 +12,14 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from fraudgraph.config import SparkConf
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Contract times are local China time without a zone.
 SESSION_TIME_ZONE = "Asia/Shanghai"
@@ -89,6 +93,17 @@ def code_archive(folder: Path | None = None) -> Path:
             for file in sorted(root.rglob("*.py")):
                 archive.write(file, (Path(name) / file.relative_to(root)).as_posix())
     return target
+
+
+def to_pandas(df: DataFrame) -> pd.DataFrame:
+    """``df`` in the driver as pandas, holding about one copy of its rows at a time.
+
+    ``DataFrame.toPandas`` peaks at about four times the frame it returns (Arrow batches, a pandas series
+    per column, then one consolidated block); at 100M call records the training sample's 0.55 GiB frame
+    cost 2.2 GiB. Taking the Arrow table and letting pandas free each column as it converts it (one block per
+    column) peaks at about 1.1 times the frame. Rows keep the frame's order.
+    """
+    return df.toArrow().to_pandas(self_destruct=True, split_blocks=True, use_threads=False)
 
 
 def release_checkpoints(spark: SparkSession) -> None:

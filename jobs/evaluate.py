@@ -15,6 +15,7 @@ from fraudgraph.config import Config
 from fraudgraph.errors import MissingInput
 from fraudgraph.lake import Lake, partition_path
 from fraudgraph.pseudo import token_col
+from fraudgraph.spark import to_pandas
 from models.metrics import group_recall_at_k, ranking_metrics
 
 # Roles in the simulator's truth that count as positives.
@@ -55,8 +56,8 @@ def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, d
             scores_df.where(F.col("entity_type") == entity_type)
             .join(truth_df, on="entity_token", how="left")
             .select("risk_score", F.coalesce("is_positive", F.lit(0)).alias("is_positive"), "ring_id")
-            .toPandas()
         )
+        rows = to_pandas(rows)
         metrics = ranking_metrics(rows["is_positive"].to_numpy(), rows["risk_score"].to_numpy(), k)
         metrics.update(group_recall_at_k(rows["ring_id"].to_numpy(), rows["risk_score"].to_numpy(), k))
         result[entity_type] = metrics

@@ -20,6 +20,7 @@ from fraudgraph import tracking
 from fraudgraph.config import PROJECT_ROOT, Config
 from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import Lake
+from fraudgraph.spark import to_pandas
 from jobs.features import FEATURE_SET_VERSION, FEATURE_SETS, materialise_features
 from jobs.registry import model_name
 from models import artefacts, drift
@@ -179,9 +180,9 @@ def training_sample(
         max_negatives_per_positive=cfg.train.max_negatives_per_positive,
         validation_share=cfg.train.validation_share,
         seed=cfg.train.seed,
-    ).toPandas()
-    # Spark returns rows in no fixed order; a fixed order makes the booster reproducible.
-    return sample.sort_values([SNAPSHOT, ENTITY], ignore_index=True)
+    )
+    # A fixed order makes the booster reproducible; sorted by Spark, so the driver holds one copy of the rows.
+    return to_pandas(sample.orderBy(SNAPSHOT, ENTITY))
 
 
 def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -> dict:
@@ -207,4 +208,4 @@ def population_sample(cfg: Config, features_df: DataFrame, *, entity_type: str, 
     snapshot = features_df.where(F.col(SNAPSHOT) == day.isoformat()).select(*FEATURE_SETS[entity_type])
     rows = snapshot.count()
     fraction = min(1.0, DRIFT_SAMPLE_ROWS / rows) if rows else 1.0
-    return snapshot.sample(fraction=fraction, seed=cfg.train.seed).toPandas()
+    return to_pandas(snapshot.sample(fraction=fraction, seed=cfg.train.seed))

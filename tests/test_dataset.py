@@ -86,3 +86,19 @@ def test_latest_standing_wins_and_clearances_are_confirmed_negatives(spark):
     assert (confirmed[LABEL] == 0).all() and (confirmed[WEIGHT] == 1.0).all()
     unlabelled = out[(out[LABEL] == 0) & ~out[CONFIRMED_NEGATIVE]]
     assert 5 < len(unlabelled) < 60 and (unlabelled[WEIGHT] > 50).all()
+
+
+def test_to_pandas_matches_spark_to_pandas_in_order_and_types(spark):
+    # The training sample reaches the driver through fraudgraph.spark.to_pandas (one copy of the rows at a
+    # time); it must give what DataFrame.toPandas gives: same values, dtypes (nullable ints as floats) and order.
+    import pandas as pd
+
+    from fraudgraph.spark import to_pandas
+
+    rows = [(f"t{i % 97:03d}", i, None if i % 5 == 0 else i * 2, i / 3.0, i % 2 == 0) for i in range(500)]
+    df = spark.createDataFrame(rows, "entity_token string, n int, maybe int, x double, flag boolean").repartition(4)
+    ordered = df.orderBy("entity_token", "n")
+    lean, spark_side = to_pandas(ordered), ordered.toPandas()
+    pd.testing.assert_frame_equal(lean, spark_side)
+    assert list(lean["n"]) == sorted(lean["n"], key=lambda n: (f"t{n % 97:03d}", n))
+    assert to_pandas(df.limit(0)).empty
