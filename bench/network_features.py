@@ -631,6 +631,7 @@ STAGES: dict[str, Callable] = {
 _KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
 _KCMP_VM = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
+_HAS_SMAPS_ROLLUP = os.path.exists("/proc/self/smaps_rollup")
 
 
 class PeakRss:
@@ -669,6 +670,9 @@ class PeakRss:
                         return int(line.split()[1]) * 1024
         except (OSError, ValueError):
             pass
+        if _HAS_SMAPS_ROLLUP:
+            # Gone since the tree was listed: its size then may be a vfork-like child's view of the JVM.
+            return 0
         return rss_pages * resource.getpagesize()
 
     @classmethod
@@ -703,7 +707,10 @@ class PeakRss:
     def _shares_parent_memory(pid: int, stat: dict[int, tuple[str, int, int]]) -> bool:
         """A child still in its parent's address space (``kcmp``; on an architecture without it, never)."""
         parent = stat[pid][2]
-        return _KCMP is not None and parent in stat and _LIBC.syscall(_KCMP, pid, parent, _KCMP_VM, 0, 0) == 0
+        if _KCMP is None or parent not in stat:
+            return False
+        # kcmp fails when the child is gone: it may have been such a child when the tree was listed.
+        return _LIBC.syscall(_KCMP, pid, parent, _KCMP_VM, 0, 0) == 0 or not os.path.exists(f"/proc/{pid}")
 
     def _sample(self) -> None:
         parts = self._tree()

@@ -20,7 +20,7 @@ from fraudgraph import tracking
 from fraudgraph.config import PROJECT_ROOT, Config
 from fraudgraph.errors import FraudError, MissingInput
 from fraudgraph.lake import Lake
-from fraudgraph.spark import to_pandas
+from fraudgraph.spark import release_driver_memory, to_pandas
 from jobs.features import FEATURE_SET_VERSION, FEATURE_SETS, materialise_features
 from jobs.registry import model_name
 from models import artefacts, drift
@@ -200,6 +200,8 @@ def run_train(spark: SparkSession, cfg: Config, *, lake: Lake, as_of: dt.date) -
         sample = training_sample(cfg, features_df, labels_df, entity_type=entity_type, as_of=as_of)
         population = population_sample(cfg, features_df, entity_type=entity_type, day=as_of - dt.timedelta(days=1))
         results[entity_type] = _train_entity(cfg, lake, entity_type, sample, as_of, population)
+        del sample, population
+        release_driver_memory()
     return results
 
 

@@ -61,7 +61,8 @@ def brier(y_true: np.ndarray, scores: np.ndarray, weight: np.ndarray | None = No
 
 def fingerprint(sample: pd.DataFrame, columns: list[str]) -> str:
     """A short SHA-256 of the training rows (the given columns, in the sample's order): same data, same print."""
-    digest = hashlib.sha256(pd.util.hash_pandas_object(sample[columns], index=False).to_numpy().tobytes())
+    rows = sample if list(sample.columns) == list(columns) else sample[columns]  # no copy when it is all of them
+    digest = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
 
 

@@ -53,8 +53,15 @@ def train_lightgbm(
     booster_params.setdefault("scale_pos_weight", max(1.0, (len(train_df) - positives) / positives))
     booster_params.update({"seed": seed, "deterministic": True, "num_threads": booster_params.get("num_threads", 2)})
     booster_params.setdefault("metric", "average_precision")
-    train_set = lgb.Dataset(train_df[list(features)], label=train_df[LABEL], free_raw_data=False)
-    valid_set = lgb.Dataset(valid_df[list(features)], label=valid_df[LABEL], reference=train_set)
+    # One float64 matrix per frame, handed to LightGBM as it is (a frame would be copied twice more: its
+    # columns, then their values) and dropped once LightGBM has binned it: the training sample is the
+    # largest thing the driver holds.
+    train_set = lgb.Dataset(
+        _matrix(train_df, features), label=train_df[LABEL].to_numpy(), feature_name=list(features), free_raw_data=True
+    )
+    valid_set = lgb.Dataset(
+        _matrix(valid_df, features), label=valid_df[LABEL].to_numpy(), feature_name=list(features), reference=train_set
+    )
     booster = lgb.train(
         booster_params,
         train_set,
@@ -70,6 +77,13 @@ def train_lightgbm(
         validation=ranking_metrics(valid_df[LABEL].to_numpy(), valid_scores, k),
         params=booster_params,
     )
+
+
+def _matrix(frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    matrix = np.empty((len(frame), len(features)), dtype="float64", order="F")
+    for i, feature in enumerate(features):  # column by column: no copy of the frame's columns on the way
+        matrix[:, i] = frame[feature].to_numpy(dtype="float64", na_value=np.nan)
+    return matrix
 
 
 def predict(booster: lgb.Booster, frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
