@@ -125,9 +125,10 @@ def release_driver_memory() -> None:
     import gc
 
     gc.collect()
-    libc = ctypes.util.find_library("c")
-    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc only; elsewhere nothing to do
-        ctypes.CDLL(libc).malloc_trim(0)
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):  # glibc only; elsewhere nothing to do
+        libc.malloc_trim(0)
 
 
 def release_checkpoints(spark: SparkSession) -> None:
