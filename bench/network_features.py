@@ -671,7 +671,8 @@ class PeakRss:
         except (OSError, ValueError):
             pass
         if _HAS_SMAPS_ROLLUP:
-            # Gone since the tree was listed: its size then may be a vfork-like child's view of the JVM.
+            # Gone since the tree was listed (kcmp then fails too): its listed size may have been a vfork-like
+            # child's view of the JVM.
             return 0
         return rss_pages * resource.getpagesize()
 
@@ -707,10 +708,7 @@ class PeakRss:
     def _shares_parent_memory(pid: int, stat: dict[int, tuple[str, int, int]]) -> bool:
         """A child still in its parent's address space (``kcmp``; on an architecture without it, never)."""
         parent = stat[pid][2]
-        if _KCMP is None or parent not in stat:
-            return False
-        # kcmp fails when the child is gone: it may have been such a child when the tree was listed.
-        return _LIBC.syscall(_KCMP, pid, parent, _KCMP_VM, 0, 0) == 0 or not os.path.exists(f"/proc/{pid}")
+        return _KCMP is not None and parent in stat and _LIBC.syscall(_KCMP, pid, parent, _KCMP_VM, 0, 0) == 0
 
     def _sample(self) -> None:
         parts = self._tree()

@@ -407,11 +407,12 @@ def markdown(rows: list[dict], host: str) -> str:
             f"| {calls} | **daily total** | | **{r['daily_seconds']:.1f}** | | {r['daily_peak_rss_gib']:.1f} | | 100% "
             f"| {r['growth'].get('daily', '-')} |"
         )
-    borrowed = [r for r in rows if r["champion_from"] and "train" not in r["stages"]]
+    borrowed = [r for r in rows if r["champion_from"]]
     if borrowed:
         lines.append("")
         for r in borrowed:
-            lines.append(f"{r['world']['rows']['calls']:,} call records: not trained; the day was scored with the "
+            trained = "its training ran apart" if "train" in r["stages"] else "not trained"
+            lines.append(f"{r['world']['rows']['calls']:,} call records: {trained}; the day was scored with the "
                          f"champions of another size's lake (`--champion-from {r['champion_from']}`).")
     return "\n".join(lines) + "\n"
 

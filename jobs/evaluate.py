@@ -52,12 +52,11 @@ def run_evaluate(spark: SparkSession, cfg: Config, *, world: Path, lake: Lake, d
     result: dict = {"date": day.isoformat(), "k": k}
     for entity_type in TRUTH_TABLES:
         truth_df = truth(spark, world, entity_type, key)
-        rows = (
+        rows = to_pandas(
             scores_df.where(F.col("entity_type") == entity_type)
             .join(truth_df, on="entity_token", how="left")
             .select("risk_score", F.coalesce("is_positive", F.lit(0)).alias("is_positive"), "ring_id")
         )
-        rows = to_pandas(rows)
         metrics = ranking_metrics(rows["is_positive"].to_numpy(), rows["risk_score"].to_numpy(), k)
         metrics.update(group_recall_at_k(rows["ring_id"].to_numpy(), rows["risk_score"].to_numpy(), k))
         result[entity_type] = metrics

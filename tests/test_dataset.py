@@ -101,4 +101,5 @@ def test_to_pandas_matches_spark_to_pandas_in_order_and_types(spark):
     lean, spark_side = to_pandas(ordered), ordered.toPandas()
     pd.testing.assert_frame_equal(lean, spark_side)
     assert list(lean["n"]) == sorted(lean["n"], key=lambda n: (f"t{n % 97:03d}", n))
-    assert to_pandas(df.limit(0)).empty
+    empty = to_pandas(df.limit(0))
+    assert len(empty) == 0 and list(empty.columns) == df.columns
