@@ -561,30 +561,23 @@ def duckdb_stage(
 # -------------------------------------------------------------------------------------------- Spark
 
 
-def _window(spark: SparkSession, lake: Lake):
-    from jobs.features import window_days
-
-    days = window_days(AS_OF, WINDOW_DAYS)
-    return (
-        lake.read_clean(spark, C.CALLS, days),
-        lake.read_clean(spark, C.SMS, days),
-        lake.read_clean(spark, C.TRANSACTIONS, days),
-        lake.read_clean_snapshot(spark, C.SUBSCRIBERS, AS_OF),
-        lake.read_clean_snapshot(spark, C.ACCOUNTS, AS_OF),
-    )
-
-
-def spark_aggregates(spark: SparkSession, lake: Lake, out: Path, graph) -> dict[str, int]:
+def spark_aggregates(
+    spark: SparkSession, lake: Lake, out: Path, graph, as_of: dt.date = AS_OF, window_days: int = WINDOW_DAYS
+) -> dict[str, int]:
     """The same per-number aggregates as :func:`duckdb_sql`, with the project's Spark code."""
     from features import graphs as G
     from features import network as N
     from features.common import ENTITY
     from features.phones import PHONE_FEATURES, phone_features_of
     from features.window import event_window
+    from jobs.features import window_days as days_of
 
-    calls, sms, _, subscribers, accounts = _window(spark, lake)
+    days = days_of(as_of, window_days)
+    calls, sms = lake.read_clean(spark, C.CALLS, days), lake.read_clean(spark, C.SMS, days)
+    subscribers = lake.read_clean_snapshot(spark, C.SUBSCRIBERS, as_of)
+    accounts = lake.read_clean_snapshot(spark, C.ACCOUNTS, as_of)
     no_seeds = spark.createDataFrame([], f"{N.ID} long")
-    window = event_window(calls, sms, as_of=AS_OF, window_days=WINDOW_DAYS)
+    window = event_window(calls, sms, as_of=as_of, window_days=window_days)
     # Cached as network_features_of caches them: the identity sharing reads them twice.
     links = G.identity_links(window.handsets, subscribers, accounts).cache()
     identity, _, _ = N._identity(links, graph.max_shared)

@@ -20,9 +20,12 @@ Spark driver JVM, which in local mode does all the work; DuckDB runs in-process)
   partitions, every suite), ``features`` (``materialise_features``), ``scoring`` (scores, drift, at-risk
   list, leak-source page: ``jobs.score.score_day``) and ``cases`` (``run_cases``);
 - ``duckdb``: the single-machine reference, the per-number aggregates of bench/network_features.py in one
-  DuckDB query over the same clean lake and window.
+  DuckDB query over the same clean lake and window;
+- ``spark_aggregates``: the same per-number aggregates with the project's Spark code, in a fresh session, on
+  the same lake and window (the like-for-like comparison: ``features`` computes far more than DuckDB does),
+  and its output compared with DuckDB's row by row and column by column.
 
-Simulation and DuckDB run in processes of their own, and the Spark stages of a size in another: one size's
+Simulation, DuckDB and the Spark aggregates run in processes of their own, and the Spark stages of a size in another: one size's
 arrays, JVM heap or DuckDB buffers do not count in the next measurement. Each size's results go to
 ``DIR/calls_<N>.json`` as stages finish; a rerun skips the stages already there (the world and lake of an
 unfinished size are kept for that; a finished size's are removed unless ``--keep``). ``--stage`` runs the
@@ -49,7 +52,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from amlsim_benchmark import machine, replace_section
-from network_features import PeakRss, duckdb_stage
+from network_features import PeakRss, compare, duckdb_stage, spark_aggregates
 
 from fraudgraph import contract as C
 from fraudgraph.config import Config, load_config
@@ -65,7 +68,7 @@ KEY = b"bench-scale-key"
 MASTER = "local[2]"
 DAILY = ("ingest", "features", "scoring", "cases")
 SPARK_STAGES = ("ingest_history", "train", *DAILY)
-STAGES = ("simulate", *SPARK_STAGES, "duckdb")
+STAGES = ("simulate", *SPARK_STAGES, "duckdb", "spark_aggregates")
 EVENT_FEEDS = (C.CALLS, C.SMS, C.TRANSACTIONS)
 SECTION = "## Scale: the daily pipeline at 1M, 10M and 100M call records"
 TARGET_DAILY_S = 180
@@ -172,9 +175,33 @@ def reference(size: Size) -> int:
     return window_events(size.lake, window_days(size.day, cfg.window.days), (C.CALLS, C.SMS))
 
 
+def session(app_name: str):
+    """A ``local[2]`` session with the base configuration's Spark settings (and the event log when asked)."""
+    from fraudgraph.spark import build_session
+
+    cfg = load_config()
+    extra = {**cfg.spark.extra, "spark.ui.enabled": "false"}
+    if os.environ.get(EVENT_LOG_ENV):
+        extra |= {"spark.eventLog.enabled": "true", "spark.eventLog.dir": os.environ[EVENT_LOG_ENV]}
+    return build_session(dataclasses.replace(cfg.spark, master=MASTER, app_name=app_name, extra=extra))
+
+
+def spark_reference(size: Size) -> int:
+    """DuckDB's per-number aggregates computed by the project's Spark code, in a session of their own."""
+    from jobs.features import window_days
+
+    cfg = load_config()
+    spark = session("fraudgraph-bench-aggregates")
+    try:
+        spark_aggregates(spark, size.lake, size.folder, cfg.graph, size.day, cfg.window.days)
+    finally:
+        spark.stop()
+    return window_events(size.lake, window_days(size.day, cfg.window.days), (C.CALLS, C.SMS))
+
+
 def spark_stages(size: Size, stages: tuple[str, ...]) -> None:
     """The Spark stages of a size in one session, each stage's figures saved as soon as it ends."""
-    from fraudgraph.spark import build_session, release_checkpoints
+    from fraudgraph.spark import release_checkpoints
     from jobs.cases import run_cases
     from jobs.features import FEATURE_SETS, materialise_features, window_days
     from jobs.ingest import run_ingest
@@ -185,10 +212,7 @@ def spark_stages(size: Size, stages: tuple[str, ...]) -> None:
     # The lake's own MLflow store: a benchmark registers no model anywhere else.
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     cfg = load_config()
-    extra = {**cfg.spark.extra, "spark.ui.enabled": "false"}
-    if os.environ.get(EVENT_LOG_ENV):
-        extra |= {"spark.eventLog.enabled": "true", "spark.eventLog.dir": os.environ[EVENT_LOG_ENV]}
-    spark = build_session(dataclasses.replace(cfg.spark, master=MASTER, app_name="fraudgraph-bench-scale", extra=extra))
+    spark = session("fraudgraph-bench-scale")
     lake, raw, day, length = size.lake, Raw(size.world / "raw"), size.day, cfg.window.days
     train_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, snapshots=TRAIN_SNAPSHOTS))
     # The first day a stage reads: the older days of the world only feed the base configuration's other
@@ -266,6 +290,12 @@ def run_size(size: Size, stages: tuple[str, ...] | None, keep: bool, champion_fr
         isolated(spark_stages, size, tuple(s for s in todo if s in SPARK_STAGES))
     if "duckdb" in todo:
         save(size, "duckdb", isolated(measured, reference, size))
+    if "spark_aggregates" in todo:
+        figures = isolated(measured, spark_reference, size)
+        # Rows in one output only, and per column the rows that differ: {"only_duckdb": 0, "only_spark": 0} is
+        # agreement. Needs DuckDB's output of this world (the duckdb stage, kept in the size's folder).
+        figures["differences_from_duckdb"] = compare(size.folder)
+        save(size, "spark_aggregates", figures)
     result = json.loads(size.results.read_text())
     if set(STAGES) <= set(result["stages"]) and not keep:
         shutil.rmtree(size.folder, ignore_errors=True)
@@ -278,6 +308,10 @@ def run_size(size: Size, stages: tuple[str, ...] | None, keep: bool, champion_fr
 def growth(t1: float, t2: float, n1: int, n2: int) -> float:
     """The exponent k of t ~ n^k between two sizes: 1 is linear."""
     return math.log(t2 / t1) / math.log(n2 / n1)
+
+
+def _over_duckdb(stages: dict, stage: str) -> float | None:
+    return round(stages[stage]["seconds"] / stages["duckdb"]["seconds"], 2) if {stage, "duckdb"} <= set(stages) else None
 
 
 def summarise(sizes: list[dict]) -> list[dict]:
@@ -300,11 +334,8 @@ def summarise(sizes: list[dict]) -> list[dict]:
             "daily_seconds": round(daily, 2),
             "daily_peak_rss_gib": max((stages[s]["peak_rss_gib"] for s in DAILY if s in stages), default=0.0),
             "stages": figures,
-            "features_over_duckdb": (
-                round(stages["features"]["seconds"] / stages["duckdb"]["seconds"], 2)
-                if {"features", "duckdb"} <= set(stages)
-                else None
-            ),
+            "features_over_duckdb": _over_duckdb(stages, "features"),
+            "aggregates_over_duckdb": _over_duckdb(stages, "spark_aggregates"),
             "growth": {},
             "champion_from": size.get("champion_from"),
         }
@@ -335,8 +366,11 @@ def markdown(rows: list[dict], host: str) -> str:
         "day stage by stage: the day's ingest (every suite), the features, the scoring (scores, drift, at-risk",
         "list, leak-source page) and the cases, which is what `fraud run` does on a day once the lake holds the",
         "days before and a champion exists. DuckDB computes the per-number aggregates of",
-        f"bench/network_features.py on the same clean lake and window. Spark runs as `{MASTER}` with the base",
-        "configuration's Spark settings. A size's results are kept in `--out`, and a rerun skips what is there.",
+        "bench/network_features.py (33 phone features and 10 network aggregates per number) on the same clean",
+        "lake and window, and the project's Spark code computes the same aggregates in a fresh session of its",
+        "own (*Spark aggregates*), checked against DuckDB's output row by row and column by column. Spark runs",
+        f"as `{MASTER}` with the base configuration's Spark settings. A size's results are kept in `--out`, and a",
+        "rerun skips what is there.",
         "",
         f"Machine: {host}.",
         "",
@@ -346,9 +380,9 @@ def markdown(rows: list[dict], host: str) -> str:
         "Python driver, the Spark driver JVM and its Python workers, each counting its proportional set size",
         "(`Pss`), so a page PySpark's forked Python workers share counts once; *Python / JVM / workers* is each",
         "kind's own peak over the stage (they need not peak together; '-' where a run predates the split).",
-        "*Share* is the stage's part of the daily total;",
-        "simulation, history ingest, training and DuckDB are outside it. *Growth* is the exponent k of",
-        "time ~ calls^k from the size before: 1 is linear.",
+        "*Share* is the stage's part of the daily total; simulation, history ingest, training, DuckDB and the",
+        "Spark aggregates are outside it. *Growth* is the exponent k of time ~ calls^k from the size before: 1 is",
+        "linear.",
         "",
         "Targets of issue 8, on 2 cores:",
         "",
@@ -356,7 +390,10 @@ def markdown(rows: list[dict], host: str) -> str:
         f"- 100M call records completing with the driver under {TARGET_PEAK_GIB} GiB;",
         f"- the daily total at 100M at most {TARGET_GROWTH} times that at 10M (growth at most "
         f"{math.log(TARGET_GROWTH) / math.log(10):.2f});",
-        f"- the feature stage within {TARGET_DUCKDB_RATIO}x of DuckDB.",
+        f"- the feature stage within {TARGET_DUCKDB_RATIO}x of DuckDB. Like for like, that is *Spark aggregates /",
+        "  DuckDB* (the same per-number features); *features / DuckDB* sets the whole feature stage (phone and",
+        "  account features, every network and exposure feature, components, propagation) against DuckDB's part",
+        "  of it.",
         "",
     ]
     if smoke:
@@ -373,18 +410,31 @@ def markdown(rows: list[dict], host: str) -> str:
             "",
         ]
     lines += [
-        "| call records | people x days | SMS | transactions | daily total (s) | peak RSS (GiB) | features (s) | DuckDB (s) | features / DuckDB | growth |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| call records | people x days | SMS | transactions | daily total (s) | peak RSS (GiB) | DuckDB (s) "
+        "| Spark aggregates (s) | Spark aggregates / DuckDB | features (s) | features / DuckDB | growth |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         w, s = r["world"], r["stages"]
-        seconds = {name: f"{s[name]['seconds']:.1f}" if name in s else "-" for name in ("features", "duckdb")}
-        ratio = f"{r['features_over_duckdb']:.1f}x" if r["features_over_duckdb"] else "-"
+        seconds = {n: f"{s[n]['seconds']:.1f}" if n in s else "-" for n in ("features", "duckdb", "spark_aggregates")}
+        ratio = {k: f"{r[k]:.1f}x" if r[k] else "-" for k in ("features_over_duckdb", "aggregates_over_duckdb")}
         lines.append(
             f"| {w['rows']['calls']:,} | {w['people']:,} x {w['days']} | {w['rows']['sms']:,} "
             f"| {w['rows']['transactions']:,} | {r['daily_seconds']:.1f} | {r['daily_peak_rss_gib']:.1f} "
-            f"| {seconds['features']} | {seconds['duckdb']} | {ratio} | {r['growth'].get('daily', '-')} |"
+            f"| {seconds['duckdb']} | {seconds['spark_aggregates']} | {ratio['aggregates_over_duckdb']} "
+            f"| {seconds['features']} | {ratio['features_over_duckdb']} | {r['growth'].get('daily', '-')} |"
         )
+    checked = [r for r in rows if "spark_aggregates" in r["stages"]]
+    if checked:
+        lines.append("")
+        for r in checked:
+            diff = r["stages"]["spark_aggregates"].get("differences_from_duckdb", {})
+            agree = not any(diff.values())
+            lines.append(
+                f"{r['world']['rows']['calls']:,} call records: the Spark aggregates "
+                + ("agree with DuckDB's (the same numbers, every column within a relative 1e-9)." if agree
+                   else f"differ from DuckDB's: {json.dumps(diff)}.")
+            )
     lines += [
         "",
         "| call records | stage | rows in | seconds | rows/s | peak RSS (GiB) | Python / JVM / workers (GiB) | share of daily | growth |",
