@@ -320,6 +320,8 @@ def summarise(sizes: list[dict]) -> list[dict]:
     for i, size in enumerate(sizes):
         stages = size["stages"]
         daily = sum(stages[s]["seconds"] for s in DAILY if s in stages)
+        # A run of some stages only (``--stage``) has a partial daily total: named, and no growth from it.
+        missing = [s for s in DAILY if s not in stages]
         figures = {
             name: {
                 **f,
@@ -332,6 +334,7 @@ def summarise(sizes: list[dict]) -> list[dict]:
             "calls_target": size["calls_target"],
             "world": size["world"],
             "daily_seconds": round(daily, 2),
+            "daily_missing": missing,
             "daily_peak_rss_gib": max((stages[s]["peak_rss_gib"] for s in DAILY if s in stages), default=0.0),
             "stages": figures,
             "features_over_duckdb": _over_duckdb(stages, "features"),
@@ -342,12 +345,18 @@ def summarise(sizes: list[dict]) -> list[dict]:
         if i:
             before = rows[-1]
             n1, n2 = before["world"]["rows"]["calls"], size["world"]["rows"]["calls"]
-            times = {"daily": (before["daily_seconds"], daily)} | {
+            whole = not missing and not before["daily_missing"]
+            times = ({"daily": (before["daily_seconds"], daily)} if whole else {}) | {
                 s: (before["stages"][s]["seconds"], stages[s]["seconds"]) for s in stages if s in before["stages"]
             }
             row["growth"] = {s: round(growth(t1, t2, n1, n2), 2) for s, (t1, t2) in times.items() if t1 > 0 and t2 > 0}
         rows.append(row)
     return rows
+
+
+def _daily(row: dict) -> str:
+    missing = row.get("daily_missing")
+    return f"{row['daily_seconds']:.1f}" + (f" (without {', '.join(missing)})" if missing else "")
 
 
 def markdown(rows: list[dict], host: str) -> str:
@@ -420,7 +429,7 @@ def markdown(rows: list[dict], host: str) -> str:
         ratio = {k: f"{r[k]:.1f}x" if r[k] else "-" for k in ("features_over_duckdb", "aggregates_over_duckdb")}
         lines.append(
             f"| {w['rows']['calls']:,} | {w['people']:,} x {w['days']} | {w['rows']['sms']:,} "
-            f"| {w['rows']['transactions']:,} | {r['daily_seconds']:.1f} | {r['daily_peak_rss_gib']:.1f} "
+            f"| {w['rows']['transactions']:,} | {_daily(r)} | {r['daily_peak_rss_gib']:.1f} "
             f"| {seconds['duckdb']} | {seconds['spark_aggregates']} | {ratio['aggregates_over_duckdb']} "
             f"| {seconds['features']} | {ratio['features_over_duckdb']} | {r['growth'].get('daily', '-')} |"
         )
@@ -454,7 +463,7 @@ def markdown(rows: list[dict], host: str) -> str:
                 f"| {f['peak_rss_gib']:.1f} | {split} | {share} | {r['growth'].get(name, '-')} |"
             )
         lines.append(
-            f"| {calls} | **daily total** | | **{r['daily_seconds']:.1f}** | | {r['daily_peak_rss_gib']:.1f} | | 100% "
+            f"| {calls} | **daily total** | | **{_daily(r)}** | | {r['daily_peak_rss_gib']:.1f} | | 100% "
             f"| {r['growth'].get('daily', '-')} |"
         )
     borrowed = [r for r in rows if r["champion_from"]]
