@@ -294,7 +294,8 @@ def run_size(size: Size, stages: tuple[str, ...] | None, keep: bool, champion_fr
         figures = isolated(measured, spark_reference, size)
         # Rows in one output only, and per column the rows that differ: {"only_duckdb": 0, "only_spark": 0} is
         # agreement. Needs DuckDB's output of this world (the duckdb stage, kept in the size's folder).
-        figures["differences_from_duckdb"] = compare(size.folder)
+        has_duckdb = (size.folder / "duckdb_phones.parquet").exists()
+        figures["differences_from_duckdb"] = compare(size.folder) if has_duckdb else None
         save(size, "spark_aggregates", figures)
     result = json.loads(size.results.read_text())
     if set(STAGES) <= set(result["stages"]) and not keep:
@@ -437,13 +438,14 @@ def markdown(rows: list[dict], host: str) -> str:
     if checked:
         lines.append("")
         for r in checked:
-            diff = r["stages"]["spark_aggregates"].get("differences_from_duckdb", {})
-            agree = not any(diff.values())
-            lines.append(
-                f"{r['world']['rows']['calls']:,} call records: the Spark aggregates "
-                + ("agree with DuckDB's (the same numbers, every column within a relative 1e-9)." if agree
-                   else f"differ from DuckDB's: {json.dumps(diff)}.")
-            )
+            diff = r["stages"]["spark_aggregates"].get("differences_from_duckdb")
+            if diff is None:
+                verdict = "were not compared with DuckDB's (no DuckDB output of the world in its folder)."
+            elif not any(diff.values()):
+                verdict = "agree with DuckDB's (the same numbers, every column within a relative 1e-9)."
+            else:
+                verdict = f"differ from DuckDB's: {json.dumps(diff)}."
+            lines.append(f"{r['world']['rows']['calls']:,} call records: the Spark aggregates {verdict}")
     lines += [
         "",
         "| call records | stage | rows in | seconds | rows/s | peak RSS (GiB) | Python / JVM / workers (GiB) | share of daily | growth |",
