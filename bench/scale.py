@@ -25,8 +25,8 @@ Spark driver JVM, which in local mode does all the work; DuckDB runs in-process)
   the same lake and window (the like-for-like comparison: ``features`` computes far more than DuckDB does),
   and its output compared with DuckDB's row by row and column by column.
 
-Simulation, DuckDB and the Spark aggregates run in processes of their own, and the Spark stages of a size in another: one size's
-arrays, JVM heap or DuckDB buffers do not count in the next measurement. Each size's results go to
+Simulation, DuckDB and the Spark aggregates run in processes of their own, and the Spark stages of a size
+in another: one size's arrays, JVM heap or DuckDB buffers do not count in the next measurement. Each size's results go to
 ``DIR/calls_<N>.json`` as stages finish; a rerun skips the stages already there (the world and lake of an
 unfinished size are kept for that; a finished size's are removed unless ``--keep``). ``--stage`` runs the
 named stages again, on a size's kept world and lake. The script then writes ``DIR/scale.json`` and prints the
@@ -167,12 +167,17 @@ def simulate(size: Size) -> int:
     return sum(summary.rows.values())
 
 
-def reference(size: Size) -> int:
+def _aggregates_rows_in(size: Size, cfg: Config) -> int:
+    """What the per-number aggregates read, DuckDB's and Spark's alike: the window's calls and SMS."""
     from jobs.features import window_days
 
+    return window_events(size.lake, window_days(size.day, cfg.window.days), (C.CALLS, C.SMS))
+
+
+def reference(size: Size) -> int:
     cfg = load_config()
     duckdb_stage(size.lake, size.folder, cfg.graph, size.day, cfg.window.days)
-    return window_events(size.lake, window_days(size.day, cfg.window.days), (C.CALLS, C.SMS))
+    return _aggregates_rows_in(size, cfg)
 
 
 def session(app_name: str):
@@ -188,15 +193,13 @@ def session(app_name: str):
 
 def spark_reference(size: Size) -> int:
     """DuckDB's per-number aggregates computed by the project's Spark code, in a session of their own."""
-    from jobs.features import window_days
-
     cfg = load_config()
     spark = session("fraudgraph-bench-aggregates")
     try:
         spark_aggregates(spark, size.lake, size.folder, cfg.graph, size.day, cfg.window.days)
     finally:
         spark.stop()
-    return window_events(size.lake, window_days(size.day, cfg.window.days), (C.CALLS, C.SMS))
+    return _aggregates_rows_in(size, cfg)
 
 
 def spark_stages(size: Size, stages: tuple[str, ...]) -> None:
@@ -356,7 +359,7 @@ def summarise(sizes: list[dict]) -> list[dict]:
 
 
 def _daily(row: dict) -> str:
-    missing = row.get("daily_missing")
+    missing = row["daily_missing"]
     return f"{row['daily_seconds']:.1f}" + (f" (without {', '.join(missing)})" if missing else "")
 
 
