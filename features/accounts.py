@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 from features.common import (
     ENTITY,
     JOIN_HUB_DEGREE,
+    Hubs,
     count_if,
     cut_lineage,
     join_with_hubs,
@@ -452,7 +453,7 @@ def _neighbours(edges_df: DataFrame) -> DataFrame:
 
 
 def _payer_features(
-    edges_df: DataFrame, neighbours_df: DataFrame, nodes_df: DataFrame, holders_df: DataFrame, hubs_df: DataFrame
+    edges_df: DataFrame, neighbours_df: DataFrame, nodes_df: DataFrame, holders_df: DataFrame, hubs: Hubs
 ) -> DataFrame:
     """Fan-in: how many of an account's payers are unrelated to each other.
 
@@ -461,8 +462,7 @@ def _payer_features(
     are not expanded (counted unrelated unless they share a holder).
     """
     pays = edges_df.select(F.col(SRC).alias("payer"), F.col(DST).alias(ENTITY))
-    hub_payers = hubs_df.select(F.col(NODE).alias("payer"))
-    payer_stats = join_with_hubs(pays, nodes_df.withColumnRenamed(NODE, "payer"), on="payer", hubs_df=hub_payers,
+    payer_stats = join_with_hubs(pays, nodes_df.withColumnRenamed(NODE, "payer"), on="payer", hubs_df=hubs,
                                  how="left")
     shape = payer_stats.groupBy(ENTITY).agg(
         F.count("*").alias("payers"),
@@ -475,17 +475,17 @@ def _payer_features(
     # all the payers of a collection account would meet in one task of the join on (other, account).
     payer_links = without_hubs(
         neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other")), on="payer",
-        hubs_df=hub_payers,
+        hubs_df=hubs,
     )
     linked_by_money = (
-        without_hubs(pays, on="payer", hubs_df=hub_payers)
+        without_hubs(pays, on="payer", hubs_df=hubs)
         .join(payer_links, on="payer", how="inner")
         .where(F.col("other") != F.col(ENTITY))
         .join(pays.select(F.col("payer").alias("other"), ENTITY), on=["other", ENTITY], how="left_semi")
         .select(ENTITY, "payer")
     )
     holder_payers = join_with_hubs(
-        pays, holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", hubs_df=hub_payers
+        pays, holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", hubs_df=hubs
     )
     shared_holder = (
         holder_payers.groupBy(ENTITY, "holder").agg(F.count("*").alias("n")).where(F.col("n") > 1).drop("n")
@@ -509,7 +509,7 @@ def _payer_features(
     )
 
 
-def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
+def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame, hubs: Hubs) -> DataFrame:
     """Fewest transfers from a node to cash at an ATM: 1 = it withdraws itself; absent = none within the cap.
 
     A breadth-first search backwards from the withdrawing nodes, one join of
@@ -520,8 +520,7 @@ def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame, hubs_df: D
     frontier = atm_sources_df
     for hops in range(2, MAX_CASH_OUT_HOPS + 1):
         frontier = (
-            join_with_hubs(edges_df, frontier.withColumnRenamed(NODE, DST), on=DST,
-                           hubs_df=hubs_df.withColumnRenamed(NODE, DST))
+            join_with_hubs(edges_df, frontier.withColumnRenamed(NODE, DST), on=DST, hubs_df=hubs)
             .select(F.col(SRC).alias(NODE))
             .distinct()
         )
@@ -529,7 +528,7 @@ def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame, hubs_df: D
     return levels.groupBy(F.col(NODE).alias(ENTITY)).agg(F.min("hops").alias("hops"))
 
 
-def _return_flow(edges_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
+def _return_flow(edges_df: DataFrame, hubs: Hubs) -> DataFrame:
     """Money sent that comes back: ``cycle2`` peers, ``cycle3_paths``, ``cycle4_midpoints``, ``return_flow_hops``.
 
     Paths follow the pair graph's direction, pass through non-hub nodes only
@@ -538,11 +537,11 @@ def _return_flow(edges_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     Only nodes with some return flow get a row.
     """
     # Hubs are dropped where the rows sit (a broadcast anti-join): a hub's million edges never meet in one task.
-    via_small = without_hubs(edges_df, on=SRC, hubs_df=hubs_df.withColumnRenamed(NODE, SRC))
+    via_small = without_hubs(edges_df, on=SRC, hubs_df=hubs)
     first = edges_df.select(F.col(SRC).alias("a"), F.col(DST).alias("x"))
     second = via_small.select(F.col(SRC).alias("x"), F.col(DST).alias("y"))
     two_paths = (
-        without_hubs(first, on="x", hubs_df=hubs_df.withColumnRenamed(NODE, "x"))
+        without_hubs(first, on="x", hubs_df=hubs)
         .join(second, on="x", how="inner")
         .where(F.col("a") != F.col("y"))
     )
@@ -555,7 +554,7 @@ def _return_flow(edges_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
         .agg(F.count_distinct("x", "y").alias("cycle3_paths"))
     )
     reach2 = two_paths.select("a", "y").distinct()
-    back2 = without_hubs(reach2, on="a", hubs_df=hubs_df.withColumnRenamed(NODE, "a")).select(
+    back2 = without_hubs(reach2, on="a", hubs_df=hubs).select(
         F.col("a").alias("y"), F.col("y").alias("a")
     )
     cycle4 = (
@@ -579,7 +578,7 @@ def _return_flow(edges_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
 
 
 def _peer_features(
-    neighbours_df: DataFrame, nodes_df: DataFrame, returns_df: DataFrame, triangles_df: DataFrame, hubs_df: DataFrame
+    neighbours_df: DataFrame, nodes_df: DataFrame, returns_df: DataFrame, triangles_df: DataFrame, hubs: Hubs
 ) -> DataFrame:
     """Mean and max of the money neighbours' degrees, pass-through, atypical amounts and triangles."""
     peer_table = (
@@ -593,7 +592,7 @@ def _peer_features(
             triangles_df.select(F.col(ENTITY).alias("peer"), "triangles", "clustering"), on="peer", how="left"
         )
     )
-    peers = join_with_hubs(neighbours_df, peer_table, on="peer", hubs_df=hubs_df.withColumnRenamed(NODE, "peer"))
+    peers = join_with_hubs(neighbours_df, peer_table, on="peer", hubs_df=hubs)
     return peers.groupBy(ENTITY).agg(
         F.avg("n_in").alias("peers_mean_in_distinct"),
         F.max("n_in").alias("peers_max_in_distinct"),
@@ -616,21 +615,21 @@ def _peer_features(
     )
 
 
-def _second_hop_features(neighbours_df: DataFrame, peer_features_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
+def _second_hop_features(neighbours_df: DataFrame, peer_features_df: DataFrame, hubs: Hubs) -> DataFrame:
     """Neighbours' neighbours: the mean over the money neighbours of their ``peers_mean_clustering``."""
     return (
         join_with_hubs(
             neighbours_df,
             peer_features_df.select(F.col(ENTITY).alias("peer"), F.col("peers_mean_clustering").alias("c")),
             on="peer",
-            hubs_df=hubs_df.withColumnRenamed(NODE, "peer"),
+            hubs_df=hubs,
         )
         .groupBy(ENTITY)
         .agg(F.avg("c").alias("peers_mean_peers_clustering"))
     )
 
 
-def _payee_features(edges_df: DataFrame, nodes_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
+def _payee_features(edges_df: DataFrame, nodes_df: DataFrame, hubs: Hubs) -> DataFrame:
     """Where its money goes: max and mean over its payees of their ``in_off_mode_share``.
 
     A payee that receives many transfers its payers do not usually send
@@ -642,7 +641,7 @@ def _payee_features(edges_df: DataFrame, nodes_df: DataFrame, hubs_df: DataFrame
         edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias(NODE)),
         nodes_df.select(NODE, "in_off_mode_share"),
         on=NODE,
-        hubs_df=hubs_df,
+        hubs_df=hubs,
     )
     return payees.groupBy(ENTITY).agg(
         F.max("in_off_mode_share").alias("payees_max_off_mode_share"),
@@ -655,7 +654,7 @@ def _degrees(neighbours_df: DataFrame) -> DataFrame:
     return neighbours_df.groupBy(ENTITY).agg(F.count("*").alias("deg"))
 
 
-def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
+def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs) -> DataFrame:
     """Every undirected triangle of the neighbour graph exactly once: ``u, v, w`` (its three nodes).
 
     Each undirected edge is oriented from the lower to the higher (degree,
@@ -665,16 +664,14 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs_df: D
     degree-ordered triangle listing).
     """
     ranked = degree_df.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
-    # Materialised: the outer join reads it twice (its hub and other rows), which would compute it twice.
-    ranked_links = _reuse(
-        join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs_df=hubs_df.withColumnRenamed(NODE, ENTITY))
-    )
+    # Materialised: the wedges read the oriented edges twice (and with hubs, the next join reads it twice).
+    ranked_links = _reuse(join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs_df=hubs))
     oriented = (
         join_with_hubs(
             ranked_links,
             ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")),
             on="peer",
-            hubs_df=hubs_df.withColumnRenamed(NODE, "peer"),
+            hubs_df=hubs,
         )
         .where(F.col("rank") < F.col("peer_rank"))
         .select(F.col(ENTITY).alias("u"), F.col("peer").alias("v"))
@@ -689,7 +686,7 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs_df: D
     ).select("u", "v", "w")
 
 
-def _triangles(neighbours_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
+def _triangles(neighbours_df: DataFrame, hubs: Hubs) -> DataFrame:
     """Undirected triangles through each node, its clustering and how densely it is tied to its peers.
 
     Output, one row per node with a money neighbour: ``triangles``,
@@ -700,7 +697,7 @@ def _triangles(neighbours_df: DataFrame, hubs_df: DataFrame) -> DataFrame:
     neighbour with). Triangles are listed by :func:`_closed_triangles`.
     """
     degree = _degrees(neighbours_df)
-    closed = _closed_triangles(neighbours_df, degree, hubs_df)
+    closed = _closed_triangles(neighbours_df, degree, hubs)
     # Each triangle supports its three edges; an edge's support is the neighbours its ends share.
     edge_support = (
         closed.select(
@@ -822,7 +819,7 @@ def account_features(
     neighbours = _reuse(_neighbours(edges))
     nodes = _reuse(_node_stats(edges, sides, hub_degree=hub_degree))
     # Few nodes: joins keyed by a node meet a hub's many rows by broadcast, not in one task.
-    hubs = _reuse(nodes.where(F.col("is_hub")).select(NODE))
+    hubs = Hubs.of(nodes.where(F.col("is_hub")), NODE)
     identity = _reuse(_identity_features(accounts_df, as_of))
     returns = _reuse(_return_flow(edges, hubs))
     triangles = _reuse(_triangles(neighbours, hubs))
@@ -902,7 +899,7 @@ def known_fraud_features(transactions_df: DataFrame, seeds_df: DataFrame) -> Dat
         .groupBy(ENTITY)
         .agg(F.count("*").alias("deg"), F.sum("peer_seed").alias("known_fraud_peers"))
     )
-    hubs = _reuse(peers.where(F.col("deg") > JOIN_HUB_DEGREE).select(F.col(ENTITY).alias(NODE)))
+    hubs = Hubs.of(peers.where(F.col("deg") > JOIN_HUB_DEGREE), ENTITY)
     closed = _closed_triangles(neighbours, peers, hubs)
     for corner in ("u", "v", "w"):
         closed = with_seed_flag(closed, corner, f"{corner}_seed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -50,25 +51,86 @@ def cut_lineage(df: DataFrame, *, eager: bool = True) -> DataFrame:
 JOIN_HUB_DEGREE = 500
 
 
-def join_with_hubs(rows_df: DataFrame, table_df: DataFrame, *, on: str, hubs_df: DataFrame, how: str = "inner") -> DataFrame:
+# Up to this many hubs are written into the plans as literals (Hubs.of); more are broadcast as a table.
+MAX_INLINE_HUBS = 1_000
+_HUB_KEY = "hub_key"
+
+
+@dataclass(frozen=True)
+class Hubs:
+    """The keys of a table's hubs, for :func:`join_with_hubs` and :func:`without_hubs`, read once.
+
+    ``keys``: the hubs themselves when there are at most :data:`MAX_INLINE_HUBS` (possibly none); ``table``
+    (column ``hub_key``) otherwise. Inlined keys cost a join no Spark job and no second reading of the hubs'
+    table: a membership test where the rows lie, and the plain join when there is no hub at all (the common
+    case: a broadcast of the hubs was a job of its own for each join that took it, and every such join read
+    its rows twice; bench/README.md, "Hubs read once"). Many hubs stay a table and are broadcast to each join.
+    """
+
+    keys: tuple | None
+    table: DataFrame | None = None
+
+    @classmethod
+    def of(cls, df: DataFrame, column: str, *, inline_max: int = MAX_INLINE_HUBS) -> Hubs:
+        """The distinct non-null values of ``df``'s ``column``: one job, which materialises ``df`` if it is cached."""
+        keys = df.where(F.col(column).isNotNull()).select(F.col(column).alias(_HUB_KEY)).distinct()
+        first = keys.limit(inline_max + 1).collect()
+        if len(first) <= inline_max:
+            return cls(tuple(sorted(row[0] for row in first)))
+        return cls(None, keys)
+
+    @classmethod
+    def from_frame(cls, hubs_df: DataFrame, on: str) -> Hubs:
+        """Hubs kept as a table (column ``on`` of ``hubs_df``), nothing read now."""
+        return cls(None, hubs_df.select(F.col(on).alias(_HUB_KEY)))
+
+    def _broadcast(self, on: str) -> DataFrame:
+        return F.broadcast(self.table.select(F.col(_HUB_KEY).alias(on)).distinct())
+
+    def _is_hub(self, on: str) -> Column:
+        """True for a hub's key, false for any other and for null (inlined keys only)."""
+        return F.coalesce(F.col(on).isin(list(self.keys)), F.lit(False))
+
+
+def _hubs(hubs_df: DataFrame | Hubs, on: str) -> Hubs:
+    return hubs_df if isinstance(hubs_df, Hubs) else Hubs.from_frame(hubs_df, on)
+
+
+def join_with_hubs(
+    rows_df: DataFrame, table_df: DataFrame, *, on: str, hubs_df: DataFrame | Hubs, how: str = "inner"
+) -> DataFrame:
     """``rows_df.join(table_df, on=on, how=how)`` (inner or left), without one task holding a hub's rows.
 
-    ``table_df`` has one row per key; ``hubs_df`` (column ``on``) lists the keys that very many rows of
-    ``rows_df`` share: a collection account with a million payers, a number that dialed a million others.
-    A shuffle on ``on`` would send all of a hub's rows to one task. Here the hubs' rows stay where they are
-    and meet their few table rows by broadcast; the other rows shuffle as usual. ``hubs_df`` must be small
-    (hubs are rare by definition) and is broadcast; a key missing from it is joined the ordinary way. Rows
-    with a null key behave as in the plain join. ``rows_df`` is read twice: pass a materialised table.
+    ``table_df`` has one row per key; ``hubs_df`` lists the keys that very many rows of ``rows_df`` share: a
+    collection account with a million payers, a number that dialed a million others. A shuffle on ``on``
+    would send all of a hub's rows to one task. Here the hubs' rows stay where they are and meet their few
+    table rows by broadcast; the other rows shuffle as usual. ``hubs_df`` is a :class:`Hubs` (read once, best
+    when several joins take the same hubs) or a small frame with a column ``on``, broadcast to this join; a key
+    missing from it is joined the ordinary way. Rows with a null key behave as in the plain join. With hubs,
+    ``rows_df`` is read twice: pass a materialised table.
     """
     if how not in ("inner", "left"):
         raise ValueError(f"join_with_hubs: how must be inner or left, got {how!r}")
-    hubs = F.broadcast(hubs_df.select(on).distinct())
-    hub_rows = rows_df.join(hubs, on=on, how="left_semi")
-    other_rows = rows_df.join(hubs, on=on, how="left_anti")
-    hub_table = F.broadcast(table_df.join(hubs, on=on, how="left_semi"))
-    return other_rows.join(table_df, on=on, how=how).unionByName(hub_rows.join(hub_table, on=on, how=how))
+    hubs = _hubs(hubs_df, on)
+    if hubs.keys == ():
+        return rows_df.join(table_df, on=on, how=how)
+    if hubs.keys is not None:
+        is_hub = hubs._is_hub(on)
+        hub_rows, other_rows = rows_df.where(is_hub), rows_df.where(~is_hub)
+        hub_table = table_df.where(is_hub)
+    else:
+        keys = hubs._broadcast(on)
+        hub_rows = rows_df.join(keys, on=on, how="left_semi")
+        other_rows = rows_df.join(keys, on=on, how="left_anti")
+        hub_table = table_df.join(keys, on=on, how="left_semi")
+    return other_rows.join(table_df, on=on, how=how).unionByName(hub_rows.join(F.broadcast(hub_table), on=on, how=how))
 
 
-def without_hubs(rows_df: DataFrame, *, on: str, hubs_df: DataFrame) -> DataFrame:
-    """The rows of ``rows_df`` whose ``on`` is not a hub of ``hubs_df`` (small, broadcast): no shuffle."""
-    return rows_df.join(F.broadcast(hubs_df.select(on).distinct()), on=on, how="left_anti")
+def without_hubs(rows_df: DataFrame, *, on: str, hubs_df: DataFrame | Hubs) -> DataFrame:
+    """The rows of ``rows_df`` whose ``on`` is not a hub (see :func:`join_with_hubs`): no shuffle."""
+    hubs = _hubs(hubs_df, on)
+    if hubs.keys == ():
+        return rows_df
+    if hubs.keys is not None:
+        return rows_df.where(~hubs._is_hub(on))
+    return rows_df.join(hubs._broadcast(on), on=on, how="left_anti")

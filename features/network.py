@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from features import graphs as G
 from features.accounts import known_fraud_features
-from features.common import ENTITY, JOIN_HUB_DEGREE, join_with_hubs, require_columns, safe_ratio
+from features.common import ENTITY, JOIN_HUB_DEGREE, Hubs, join_with_hubs, require_columns, safe_ratio
 from features.graph_algos import connected_components
 from features.window import EventWindow, event_window
 from fraudgraph.config import GraphConf
@@ -241,7 +241,7 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
     )
     called_me = F.col("in_n") > 0
     # A number that dialed a leaked list is the peer of every number on it: its rows meet by broadcast.
-    hubs = numbers.where(F.col("degree") > JOIN_HUB_DEGREE).select(F.col(ID).alias("peer"))
+    hubs = Hubs.of(numbers.where(F.col("degree") > JOIN_HUB_DEGREE), ID)
     per_number = (
         join_with_hubs(contacts, peer, on="peer", hubs_df=hubs)
         .groupBy(ID)
@@ -323,7 +323,7 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
         nb.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.SRC, ID), seeds, ID, SEED
     ).cache()
     peer = degree.select(F.col(ID).alias(G.DST), F.col("deg").alias("peer_deg"), F.col(SEED).alias("peer_seed"))
-    hubs = degree.where(F.col("deg") > JOIN_HUB_DEGREE).select(F.col(ID).alias(G.DST))
+    hubs = Hubs.of(degree.where(F.col("deg") > JOIN_HUB_DEGREE), ID)
     hop1 = (
         join_with_hubs(nb, peer, on=G.DST, hubs_df=hubs)
         .groupBy(G.SRC)

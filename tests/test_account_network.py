@@ -20,7 +20,7 @@ import statistics
 import pytest
 
 from features.accounts import ACCOUNT_FEATURES, account_features
-from features.common import ENTITY, MissingColumns, join_with_hubs, without_hubs
+from features.common import ENTITY, Hubs, MissingColumns, join_with_hubs, without_hubs
 
 AS_OF = dt.date(2026, 5, 3)
 T = dt.datetime
@@ -396,15 +396,25 @@ def test_account_features_name_missing_columns(spark):
         account_features(txns, accounts, as_of=AS_OF, window_days=3)
 
 
+HUB_FORMS = {
+    "frame": lambda df: df,  # a frame, broadcast to each join
+    "inlined": lambda df: Hubs.of(df, "node"),  # read once, written into the plan
+    "table": lambda df: Hubs.of(df, "node", inline_max=1),  # too many to inline: read once, broadcast
+}
+
+
+@pytest.mark.parametrize("form", sorted(HUB_FORMS))
 @pytest.mark.parametrize("how", ["inner", "left"])
-def test_a_join_with_hubs_gives_the_rows_of_the_plain_join(spark, how):
+def test_a_join_with_hubs_gives_the_rows_of_the_plain_join(spark, how, form):
     """Hub H's rows meet their table row by broadcast, the others by shuffle: the same rows either way, a null
-    key and a key missing from the table included."""
+    key and a key missing from the table included, whether the hubs come as a frame, inlined or as a table."""
     rows = spark.createDataFrame(
         [("H", 1), ("H", 2), ("H", 3), ("a", 4), ("b", 5), (None, 6), ("z", 7)], "node string, n int"
     )
     table = spark.createDataFrame([("H", "hub"), ("a", "x"), ("b", None), (None, "null key")], "node string, t string")
-    hubs = spark.createDataFrame([("H",), ("gone",)], "node string")
+    hubs = HUB_FORMS[form](spark.createDataFrame([("H",), ("gone",), (None,)], "node string"))
+    if form != "frame":
+        assert (hubs.keys, hubs.table is None) == ((("H", "gone"), True) if form == "inlined" else (None, False))
     found = join_with_hubs(rows, table, on="node", hubs_df=hubs, how=how)
     expected = {("H", 1, "hub"), ("H", 2, "hub"), ("H", 3, "hub"), ("a", 4, "x"), ("b", 5, None)}
     if how == "left":
@@ -414,6 +424,24 @@ def test_a_join_with_hubs_gives_the_rows_of_the_plain_join(spark, how):
     assert {tuple(r) for r in without_hubs(rows, on="node", hubs_df=hubs).collect()} == {
         ("a", 4), ("b", 5), (None, 6), ("z", 7)
     }
+
+
+def test_without_a_hub_the_joins_are_the_plain_ones(spark):
+    """No hub: one join and no broadcast of hubs, the rows read once; with one inlined hub, a membership test
+    and no broadcast job for the hub keys."""
+    rows = spark.createDataFrame([("a", 1), ("b", 2), (None, 3)], "node string, n int")
+    table = spark.createDataFrame([("a", "x"), ("b", "y")], "node string, t string")
+    none = Hubs.of(spark.createDataFrame([], "node string"), "node")
+    assert none.keys == ()
+    plain = join_with_hubs(rows, table, on="node", hubs_df=none, how="left")
+    assert "Union" not in plain._jdf.queryExecution().optimizedPlan().toString()
+    assert sorted(map(tuple, plain.collect()), key=str) == sorted(
+        [("a", 1, "x"), ("b", 2, "y"), (None, 3, None)], key=str
+    )
+    assert without_hubs(rows, on="node", hubs_df=none).collect() == rows.collect()
+    one = Hubs.of(spark.createDataFrame([("a",)], "node string"), "node")
+    plan = join_with_hubs(rows, table, on="node", hubs_df=one)._jdf.queryExecution().optimizedPlan().toString()
+    assert "Union" in plan and "LeftSemi" not in plan and "LeftAnti" not in plan
 
 
 def test_hubs_change_only_the_searches_that_skip_them(spark, features):
