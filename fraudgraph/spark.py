@@ -32,6 +32,14 @@ MAX_PLAN_STRING = 1 << 20
 # result: they go to stderr instead.
 JVM_OPTIONS = "-XX:ReservedCodeCacheSize=512m -Xlog:disable -Xlog:all=warning:stderr"
 
+# Spark's scheduler logs an ERROR, with a stack trace, for each task that reports a metric the driver has already
+# let go of ("Failed to update accumulator 7370 (Unknown class) for task 0"): a plan's SQL metrics are freed
+# once nothing references the plan, while tasks of a stage it shared with other jobs may still be reporting
+# (SPARK-25910 silenced one such case). The metrics are Spark's own bookkeeping, read by no job; the features
+# of the 10M window were identical whether a run printed none of these or over a thousand (bench/README.md,
+# "Hubs read once"). They are dropped; every other scheduler error is logged as before.
+STALE_METRIC_UPDATE = r"Failed to update accumulator \d+ \(Unknown class\) for task \d+"
+
 # The project's packages that Python workers import (scoring in Arrow batches, the split of large clusters)
 # and what they import in turn. A cluster's executors do not have the project installed: the driver ships
 # them a zip of these. The simulator runs on the driver only.
@@ -76,11 +84,28 @@ def build_session(conf: SparkConf, *, extra: dict[str, str] | None = None) -> Sp
         builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    _drop_log_messages(spark, STALE_METRIC_UPDATE)
     if conf.checkpoint_dir:
         spark.sparkContext.setCheckpointDir(conf.checkpoint_dir)
     if not conf.master.startswith("local"):
         spark.sparkContext.addPyFile(str(code_archive()))
     return spark
+
+
+def _drop_log_messages(spark: SparkSession, regex: str) -> None:
+    """Drop the driver JVM's log events whose message matches ``regex`` (a log4j filter on the whole context,
+    added once per JVM: a process's later sessions share its JVM)."""
+    gateway = spark.sparkContext._gateway
+    dropped = gateway.__dict__.setdefault("fraudgraph_dropped_log_messages", set())
+    if regex in dropped:
+        return
+    dropped.add(regex)
+    jvm = spark.sparkContext._jvm
+    core = jvm.org.apache.logging.log4j.core
+    result = getattr(core, "Filter$Result")
+    context = jvm.org.apache.logging.log4j.LogManager.getContext(False)
+    context.getConfiguration().addFilter(core.filter.RegexFilter.createFilter(regex, None, False, result.DENY, result.NEUTRAL))
+    context.updateLoggers()
 
 
 def code_archive(folder: Path | None = None) -> Path:

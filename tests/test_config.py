@@ -6,7 +6,8 @@ import pytest
 
 from fraudgraph.config import PROJECT_ROOT, load_config, pseudo_key
 from fraudgraph.errors import FraudError
-from fraudgraph.spark import EXECUTOR_PACKAGES
+from fraudgraph.spark import EXECUTOR_PACKAGES, STALE_METRIC_UPDATE, build_session
+from tests.conftest import TEST_SPARK
 
 
 def test_override_file_changes_only_its_keys(tmp_path):
@@ -50,3 +51,35 @@ def test_cluster_configuration_loads_and_ships_every_package_but_the_simulator()
     include = re.search(r"^include = \[(.*)\]$", (PROJECT_ROOT / "pyproject.toml").read_text(), re.M)
     installed = {p.rstrip("*") for p in re.findall(r'"([^"]+)"', include.group(1))}
     assert set(EXECUTOR_PACKAGES) == installed - {"simulator"}
+
+
+def test_the_session_drops_only_the_schedulers_stale_metric_errors(spark):
+    """Spark's scheduler logs an ERROR per task that reports a metric already freed: those are dropped, any
+    other scheduler error (a metric that failed to merge included) is still logged, and building a session
+    again in the same JVM adds no second filter."""
+    assert build_session(TEST_SPARK) is spark
+    jvm = spark.sparkContext._jvm
+    core = jvm.org.apache.logging.log4j.core
+    context = jvm.org.apache.logging.log4j.LogManager.getContext(False)
+    config = context.getConfiguration()
+    # What the root logger's appenders receive, in a string (the JVM's own stderr is not this process's).
+    written = jvm.java.io.StringWriter()
+    layout = core.layout.PatternLayout.newBuilder().withPattern("%p %c{1}: %m%n").build()
+    appender = core.appender.WriterAppender.createAppender(layout, None, written, "test-capture", False, True)
+    appender.start()
+    config.getRootLogger().addAppender(appender, None, None)
+    context.updateLoggers()
+    try:
+        log = jvm.org.slf4j.LoggerFactory.getLogger("org.apache.spark.scheduler.DAGScheduler")
+        error = jvm.java.lang.IllegalStateException("attempted to access non-existent accumulator")
+        log.error("Failed to update accumulator 7370 (Unknown class) for task 0", error)
+        log.error("Failed to update accumulator 7371 (SQLMetric) for task 3", error)
+        log.error("Job 12 failed: a real error")
+    finally:
+        config.getRootLogger().removeAppender("test-capture")
+        context.updateLoggers()
+    logged = written.toString()
+    assert "accumulator 7370" not in logged
+    assert "ERROR DAGScheduler: Failed to update accumulator 7371 (SQLMetric) for task 3" in logged
+    assert "ERROR DAGScheduler: Job 12 failed: a real error" in logged
+    assert spark.sparkContext._gateway.fraudgraph_dropped_log_messages == {STALE_METRIC_UPDATE}
