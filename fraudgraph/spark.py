@@ -40,6 +40,9 @@ JVM_OPTIONS = "-XX:ReservedCodeCacheSize=512m -Xlog:disable -Xlog:all=warning:st
 # "Hubs read once"). They are dropped; every other scheduler error is logged as before.
 STALE_METRIC_UPDATE = r"Failed to update accumulator \d+ \(Unknown class\) for task \d+"
 
+# glibc malloc arenas per JVM (prepare_environment; conf/cluster.yaml sets the executors' own).
+MALLOC_ARENAS = "4"
+
 # The project's packages that Python workers import (scoring in Arrow batches, the split of large clusters)
 # and what they import in turn. A cluster's executors do not have the project installed: the driver ships
 # them a zip of these. The simulator runs on the driver only.
@@ -54,7 +57,7 @@ def prepare_environment() -> None:
     # glibc gives each thread that mallocs its own arena, up to 8 per core, and keeps what they freed: a
     # JVM's hundreds of threads (codecs, Parquet, shuffle) grow its memory well past its heap. Hadoop and
     # YARN set 4 for their JVMs. Read when the JVM (started from here) starts.
-    os.environ.setdefault("MALLOC_ARENA_MAX", "4")
+    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
 
 
 def build_session(conf: SparkConf, *, extra: dict[str, str] | None = None) -> SparkSession:

@@ -6,7 +6,7 @@ import pytest
 
 from fraudgraph.config import PROJECT_ROOT, load_config, pseudo_key
 from fraudgraph.errors import FraudError
-from fraudgraph.spark import EXECUTOR_PACKAGES, STALE_METRIC_UPDATE, build_session
+from fraudgraph.spark import EXECUTOR_PACKAGES, MALLOC_ARENAS, STALE_METRIC_UPDATE, build_session
 from tests.conftest import TEST_SPARK
 
 
@@ -42,11 +42,14 @@ def test_key_comes_only_from_the_environment(monkeypatch):
 
 
 def test_cluster_configuration_loads_and_ships_every_package_but_the_simulator():
-    """conf/cluster.yaml is a valid override, and the executors get each package pyproject installs (but the
-    simulator, which runs on the driver only): a new package cannot be forgotten in the code archive."""
+    """conf/cluster.yaml is a valid override, the executors get the driver's malloc arenas and each package
+    pyproject installs (but the simulator, which runs on the driver only): a new package cannot be forgotten
+    in the code archive."""
     cfg = load_config(PROJECT_ROOT / "conf" / "cluster.yaml")
     assert cfg.spark.master.startswith("spark://") and cfg.spark.checkpoint_dir
     assert cfg.spark.extra["spark.shuffle.compress"] == "true"
+    # executors started by a cluster's workers get the driver's malloc arenas only from the configuration
+    assert cfg.spark.extra["spark.executorEnv.MALLOC_ARENA_MAX"] == MALLOC_ARENAS
     assert cfg.window == load_config().window
     include = re.search(r"^include = \[(.*)\]$", (PROJECT_ROOT / "pyproject.toml").read_text(), re.M)
     installed = {p.rstrip("*") for p in re.findall(r'"([^"]+)"', include.group(1))}
