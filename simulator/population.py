@@ -366,6 +366,21 @@ def build_population(rng: np.random.Generator, people: int, start_day: int, days
     return pop
 
 
+# IoT SIMs: 13-digit numbers 10648 and 8 digits.
+IOT_PREFIX = 1064_8000_00000
+IOT_DIGITS = 8
+
+
+def iot_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` distinct IoT numbers, drawn from the 10^5 numbers after :data:`IOT_PREFIX` while they suffice
+    (worlds of up to 10 million people: the same numbers as before, seed for seed) and from 10^k numbers
+    past that, k the fewest digits that hold ``n`` (the 10^5 ran out past 10 million people)."""
+    digits = max(5, math.ceil(math.log10(max(n, 1))))
+    if digits > IOT_DIGITS:
+        raise ValueError(f"iot_numbers: {n:,} IoT numbers do not fit in {IOT_DIGITS} digits")
+    return IOT_PREFIX + rng.permutation(10**digits)[:n]
+
+
 def _add_services_and_iot(
     pop: Population, rng: np.random.Generator, msisdn: np.ndarray, start_day: int
 ) -> None:
@@ -390,7 +405,7 @@ def _add_services_and_iot(
     )
 
     n_iot = max(3, pop.n_people // 100)
-    iot = 1064_8000_00000 + rng.permutation(10**5)[:n_iot]
+    iot = iot_numbers(rng, n_iot)
     pop.add_numbers(
         number_block(
             as_strings(iot),

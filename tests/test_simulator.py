@@ -21,7 +21,7 @@ import pytest
 from fraudgraph.contract import FEEDS, arrow_schema
 from simulator import WorldSummary, simulate_world
 from simulator.activity import daily_calls, daily_sms
-from simulator.population import build_population
+from simulator.population import IOT_PREFIX, build_population, iot_numbers
 from tests.oracles import gb11643_valid, luhn_valid
 
 PEOPLE, DAYS, SEED = 3000, 14, 11
@@ -260,6 +260,20 @@ def test_a_world_of_a_million_people_has_distinct_service_numbers_of_the_service
     service = re.compile(r"^(95\d{1,6}|4\d{9}|0\d{9,10})$")
     assert all(service.match(number) for number in services), [n for n in services if not service.match(n)][:5]
     assert sum(number.startswith("95") for number in services) == 334
+
+
+def test_iot_numbers_stay_distinct_past_ten_million_people() -> None:
+    """A world of 20 million people has 200,000 IoT SIMs: more than the 10^5 numbers the first five digits
+    after 10648 hold. They are still distinct 13-digit 10648 numbers; up to 10^5 they are the numbers smaller
+    worlds always had, seed for seed."""
+    big = iot_numbers(np.random.default_rng(SEED), 200_000)
+    assert len(np.unique(big)) == 200_000
+    assert all(re.fullmatch(r"10648\d{8}", str(number)) for number in big[:1000])
+    assert big.max() - IOT_PREFIX >= 10**5
+    small = iot_numbers(np.random.default_rng(SEED), 156_740 // 100)
+    assert (small == IOT_PREFIX + np.random.default_rng(SEED).permutation(10**5)[: 156_740 // 100]).all()
+    with pytest.raises(ValueError, match="do not fit in 8 digits"):
+        iot_numbers(np.random.default_rng(SEED), 10**8 + 1)
 
 
 def test_calls_and_sms_per_person_stay_flat_as_the_world_grows() -> None:
