@@ -62,9 +62,9 @@ class Hubs:
 
     ``keys``: the hubs themselves when there are at most :data:`MAX_INLINE_HUBS` (possibly none); ``table``
     (column ``hub_key``) otherwise. Inlined keys cost a join no Spark job and no second reading of the hubs'
-    table: a membership test where the rows lie, and the plain join when there is no hub at all (the common
-    case: a broadcast of the hubs was a job of its own for each join that took it, and every such join read
-    its rows twice; bench/README.md, "Hubs read once"). Many hubs stay a table and are broadcast to each join.
+    table: a membership test where the rows lie, and the plain join when there is no hub at all (a broadcast
+    of the hubs was a job of its own for each join that took it, and every such join read its rows twice;
+    bench/README.md, "Hubs read once"). Many hubs stay a table and are broadcast to each join.
     """
 
     keys: tuple | None

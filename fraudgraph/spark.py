@@ -33,9 +33,9 @@ MAX_PLAN_STRING = 1 << 20
 JVM_OPTIONS = "-XX:ReservedCodeCacheSize=512m -Xlog:disable -Xlog:all=warning:stderr"
 
 # Spark's scheduler logs an ERROR, with a stack trace, for each task that reports a metric the driver has already
-# let go of ("Failed to update accumulator 7370 (Unknown class) for task 0"): a plan's SQL metrics are freed
-# once nothing references the plan, while tasks of a stage it shared with other jobs may still be reporting
-# (SPARK-25910 silenced one such case). The metrics are Spark's own bookkeeping, read by no job; the features
+# let go of ("Failed to update accumulator 7370 (Unknown class) for task 0"). Our reading, not traced to the
+# line: a plan's SQL metrics are freed once nothing on the driver references the plan, while tasks of a stage
+# it shared with other jobs can still be reporting them (SPARK-25910 silenced one such case). The metrics are Spark's own bookkeeping, read by no job; the features
 # of the 10M window were identical whether a run printed none of these or over a thousand (bench/README.md,
 # "Hubs read once"). They are dropped; every other scheduler error is logged as before.
 STALE_METRIC_UPDATE = r"Failed to update accumulator \d+ \(Unknown class\) for task \d+"
@@ -107,7 +107,8 @@ def _drop_log_messages(spark: SparkSession, regex: str) -> None:
     core = jvm.org.apache.logging.log4j.core
     result = getattr(core, "Filter$Result")
     context = jvm.org.apache.logging.log4j.LogManager.getContext(False)
-    context.getConfiguration().addFilter(core.filter.RegexFilter.createFilter(regex, None, False, result.DENY, result.NEUTRAL))
+    drop = core.filter.RegexFilter.createFilter(regex, None, False, result.DENY, result.NEUTRAL)
+    context.getConfiguration().addFilter(drop)
     context.updateLoggers()
 
 
