@@ -462,7 +462,7 @@ def _payer_features(
     are not expanded (counted unrelated unless they share a holder).
     """
     pays = edges_df.select(F.col(SRC).alias("payer"), F.col(DST).alias(ENTITY))
-    payer_stats = join_with_hubs(pays, nodes_df.withColumnRenamed(NODE, "payer"), on="payer", hubs_df=hubs,
+    payer_stats = join_with_hubs(pays, nodes_df.withColumnRenamed(NODE, "payer"), on="payer", hubs=hubs,
                                  how="left")
     shape = payer_stats.groupBy(ENTITY).agg(
         F.count("*").alias("payers"),
@@ -475,17 +475,17 @@ def _payer_features(
     # all the payers of a collection account would meet in one task of the join on (other, account).
     payer_links = without_hubs(
         neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other")), on="payer",
-        hubs_df=hubs,
+        hubs=hubs,
     )
     linked_by_money = (
-        without_hubs(pays, on="payer", hubs_df=hubs)
+        without_hubs(pays, on="payer", hubs=hubs)
         .join(payer_links, on="payer", how="inner")
         .where(F.col("other") != F.col(ENTITY))
         .join(pays.select(F.col("payer").alias("other"), ENTITY), on=["other", ENTITY], how="left_semi")
         .select(ENTITY, "payer")
     )
     holder_payers = join_with_hubs(
-        pays, holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", hubs_df=hubs
+        pays, holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", hubs=hubs
     )
     shared_holder = (
         holder_payers.groupBy(ENTITY, "holder").agg(F.count("*").alias("n")).where(F.col("n") > 1).drop("n")
@@ -520,7 +520,7 @@ def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame, hubs: Hubs
     frontier = atm_sources_df
     for hops in range(2, MAX_CASH_OUT_HOPS + 1):
         frontier = (
-            join_with_hubs(edges_df, frontier.withColumnRenamed(NODE, DST), on=DST, hubs_df=hubs)
+            join_with_hubs(edges_df, frontier.withColumnRenamed(NODE, DST), on=DST, hubs=hubs)
             .select(F.col(SRC).alias(NODE))
             .distinct()
         )
@@ -537,11 +537,11 @@ def _return_flow(edges_df: DataFrame, hubs: Hubs) -> DataFrame:
     Only nodes with some return flow get a row.
     """
     # Hubs are dropped where the rows sit (a broadcast anti-join): a hub's million edges never meet in one task.
-    via_small = without_hubs(edges_df, on=SRC, hubs_df=hubs)
+    via_small = without_hubs(edges_df, on=SRC, hubs=hubs)
     first = edges_df.select(F.col(SRC).alias("a"), F.col(DST).alias("x"))
     second = via_small.select(F.col(SRC).alias("x"), F.col(DST).alias("y"))
     two_paths = (
-        without_hubs(first, on="x", hubs_df=hubs)
+        without_hubs(first, on="x", hubs=hubs)
         .join(second, on="x", how="inner")
         .where(F.col("a") != F.col("y"))
     )
@@ -554,7 +554,7 @@ def _return_flow(edges_df: DataFrame, hubs: Hubs) -> DataFrame:
         .agg(F.count_distinct("x", "y").alias("cycle3_paths"))
     )
     reach2 = two_paths.select("a", "y").distinct()
-    back2 = without_hubs(reach2, on="a", hubs_df=hubs).select(
+    back2 = without_hubs(reach2, on="a", hubs=hubs).select(
         F.col("a").alias("y"), F.col("y").alias("a")
     )
     cycle4 = (
@@ -592,7 +592,7 @@ def _peer_features(
             triangles_df.select(F.col(ENTITY).alias("peer"), "triangles", "clustering"), on="peer", how="left"
         )
     )
-    peers = join_with_hubs(neighbours_df, peer_table, on="peer", hubs_df=hubs)
+    peers = join_with_hubs(neighbours_df, peer_table, on="peer", hubs=hubs)
     return peers.groupBy(ENTITY).agg(
         F.avg("n_in").alias("peers_mean_in_distinct"),
         F.max("n_in").alias("peers_max_in_distinct"),
@@ -622,7 +622,7 @@ def _second_hop_features(neighbours_df: DataFrame, peer_features_df: DataFrame, 
             neighbours_df,
             peer_features_df.select(F.col(ENTITY).alias("peer"), F.col("peers_mean_clustering").alias("c")),
             on="peer",
-            hubs_df=hubs,
+            hubs=hubs,
         )
         .groupBy(ENTITY)
         .agg(F.avg("c").alias("peers_mean_peers_clustering"))
@@ -641,7 +641,7 @@ def _payee_features(edges_df: DataFrame, nodes_df: DataFrame, hubs: Hubs) -> Dat
         edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias(NODE)),
         nodes_df.select(NODE, "in_off_mode_share"),
         on=NODE,
-        hubs_df=hubs,
+        hubs=hubs,
     )
     return payees.groupBy(ENTITY).agg(
         F.max("in_off_mode_share").alias("payees_max_off_mode_share"),
@@ -665,13 +665,13 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs
     """
     ranked = degree_df.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
     # Materialised: the wedges read the oriented edges twice (and with hubs, the next join reads it twice).
-    ranked_links = _reuse(join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs_df=hubs))
+    ranked_links = _reuse(join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs=hubs))
     oriented = (
         join_with_hubs(
             ranked_links,
             ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")),
             on="peer",
-            hubs_df=hubs,
+            hubs=hubs,
         )
         .where(F.col("rank") < F.col("peer_rank"))
         .select(F.col(ENTITY).alias("u"), F.col("peer").alias("v"))

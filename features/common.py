@@ -79,11 +79,6 @@ class Hubs:
             return cls(tuple(sorted(row[0] for row in first)))
         return cls(None, keys)
 
-    @classmethod
-    def from_frame(cls, hubs_df: DataFrame, on: str) -> Hubs:
-        """Hubs kept as a table (column ``on`` of ``hubs_df``), nothing read now."""
-        return cls(None, hubs_df.select(F.col(on).alias(_HUB_KEY)))
-
     def _broadcast(self, on: str) -> DataFrame:
         return F.broadcast(self.table.select(F.col(_HUB_KEY).alias(on)).distinct())
 
@@ -92,26 +87,20 @@ class Hubs:
         return F.coalesce(F.col(on).isin(list(self.keys)), F.lit(False))
 
 
-def _hubs(hubs_df: DataFrame | Hubs, on: str) -> Hubs:
-    return hubs_df if isinstance(hubs_df, Hubs) else Hubs.from_frame(hubs_df, on)
-
-
 def join_with_hubs(
-    rows_df: DataFrame, table_df: DataFrame, *, on: str, hubs_df: DataFrame | Hubs, how: str = "inner"
+    rows_df: DataFrame, table_df: DataFrame, *, on: str, hubs: Hubs, how: str = "inner"
 ) -> DataFrame:
     """``rows_df.join(table_df, on=on, how=how)`` (inner or left), without one task holding a hub's rows.
 
-    ``table_df`` has one row per key; ``hubs_df`` lists the keys that very many rows of ``rows_df`` share: a
-    collection account with a million payers, a number that dialed a million others. A shuffle on ``on``
-    would send all of a hub's rows to one task. Here the hubs' rows stay where they are and meet their few
-    table rows by broadcast; the other rows shuffle as usual. ``hubs_df`` is a :class:`Hubs` (read once, best
-    when several joins take the same hubs) or a small frame with a column ``on``, broadcast to this join; a key
-    missing from it is joined the ordinary way. Rows with a null key behave as in the plain join. With hubs,
+    ``table_df`` has one row per key; ``hubs`` (:meth:`Hubs.of`) lists the keys that very many rows of
+    ``rows_df`` share: a collection account with a million payers, a number that dialed a million others. A
+    shuffle on ``on`` would send all of a hub's rows to one task. Here the hubs' rows stay where they are and
+    meet their few table rows by broadcast; the other rows shuffle as usual. A hub missing from ``table_df``
+    is no match, as in the plain join; rows with a null key behave as in the plain join. With hubs,
     ``rows_df`` is read twice: pass a materialised table.
     """
     if how not in ("inner", "left"):
         raise ValueError(f"join_with_hubs: how must be inner or left, got {how!r}")
-    hubs = _hubs(hubs_df, on)
     if hubs.keys == ():
         return rows_df.join(table_df, on=on, how=how)
     if hubs.keys is not None:
@@ -126,9 +115,8 @@ def join_with_hubs(
     return other_rows.join(table_df, on=on, how=how).unionByName(hub_rows.join(F.broadcast(hub_table), on=on, how=how))
 
 
-def without_hubs(rows_df: DataFrame, *, on: str, hubs_df: DataFrame | Hubs) -> DataFrame:
+def without_hubs(rows_df: DataFrame, *, on: str, hubs: Hubs) -> DataFrame:
     """The rows of ``rows_df`` whose ``on`` is not a hub (see :func:`join_with_hubs`): no shuffle."""
-    hubs = _hubs(hubs_df, on)
     if hubs.keys == ():
         return rows_df
     if hubs.keys is not None:

@@ -243,7 +243,7 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
     # A number that dialed a leaked list is the peer of every number on it: its rows meet by broadcast.
     hubs = Hubs.of(numbers.where(F.col("degree") > JOIN_HUB_DEGREE), ID)
     per_number = (
-        join_with_hubs(contacts, peer, on="peer", hubs_df=hubs)
+        join_with_hubs(contacts, peer, on="peer", hubs=hubs)
         .groupBy(ID)
         .agg(
             F.avg("peer_degree").alias("contact_mean_degree"),
@@ -255,7 +255,7 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
         .cache()
     )
     callee = per_number.select(F.col(ID).alias("peer"), "hv_callers", "fraud_callers")
-    called = join_with_hubs(contacts.where(F.col("out_n") > 0).select(ID, "peer"), callee, on="peer", hubs_df=hubs).cache()
+    called = join_with_hubs(contacts.where(F.col("out_n") > 0).select(ID, "peer"), callee, on="peer", hubs=hubs).cache()
 
     def count_above(column: str, n: int) -> F.Column:
         return F.count(F.when(F.col(column) > n, 1))
@@ -325,7 +325,7 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
     peer = degree.select(F.col(ID).alias(G.DST), F.col("deg").alias("peer_deg"), F.col(SEED).alias("peer_seed"))
     hubs = Hubs.of(degree.where(F.col("deg") > JOIN_HUB_DEGREE), ID)
     hop1 = (
-        join_with_hubs(nb, peer, on=G.DST, hubs_df=hubs)
+        join_with_hubs(nb, peer, on=G.DST, hubs=hubs)
         .groupBy(G.SRC)
         .agg(F.avg("peer_seed").alias("risk_1hop"), F.avg(1.0 / F.col("peer_deg")).alias("mean_inv_peer_deg"))
         .withColumnRenamed(G.SRC, ID)
@@ -334,7 +334,7 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
     )
     hop2 = (
         join_with_hubs(nb, hop1.select(F.col(ID).alias(G.DST), F.col("risk_1hop").alias("peer_risk")), on=G.DST,
-                       hubs_df=hubs)
+                       hubs=hubs)
         .groupBy(F.col(G.SRC).alias(ID))
         .agg(F.avg("peer_risk").alias("peer_risk"))
     )

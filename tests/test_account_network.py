@@ -397,7 +397,6 @@ def test_account_features_name_missing_columns(spark):
 
 
 HUB_FORMS = {
-    "frame": lambda df: df,  # a frame, broadcast to each join
     "inlined": lambda df: Hubs.of(df, "node"),  # read once, written into the plan
     "table": lambda df: Hubs.of(df, "node", inline_max=1),  # too many to inline: read once, broadcast
 }
@@ -407,21 +406,20 @@ HUB_FORMS = {
 @pytest.mark.parametrize("how", ["inner", "left"])
 def test_a_join_with_hubs_gives_the_rows_of_the_plain_join(spark, how, form):
     """Hub H's rows meet their table row by broadcast, the others by shuffle: the same rows either way, a null
-    key and a key missing from the table included, whether the hubs come as a frame, inlined or as a table."""
+    key and a key missing from the table included, whether the hubs are inlined or broadcast as a table."""
     rows = spark.createDataFrame(
         [("H", 1), ("H", 2), ("H", 3), ("a", 4), ("b", 5), (None, 6), ("z", 7)], "node string, n int"
     )
     table = spark.createDataFrame([("H", "hub"), ("a", "x"), ("b", None), (None, "null key")], "node string, t string")
     hubs = HUB_FORMS[form](spark.createDataFrame([("H",), ("gone",), (None,)], "node string"))
-    if form != "frame":
-        assert (hubs.keys, hubs.table is None) == ((("H", "gone"), True) if form == "inlined" else (None, False))
-    found = join_with_hubs(rows, table, on="node", hubs_df=hubs, how=how)
+    assert (hubs.keys, hubs.table is None) == ((("H", "gone"), True) if form == "inlined" else (None, False))
+    found = join_with_hubs(rows, table, on="node", hubs=hubs, how=how)
     expected = {("H", 1, "hub"), ("H", 2, "hub"), ("H", 3, "hub"), ("a", 4, "x"), ("b", 5, None)}
     if how == "left":
         expected |= {(None, 6, None), ("z", 7, None)}
     assert found.columns == ["node", "n", "t"]
     assert sorted(map(tuple, found.collect()), key=str) == sorted(expected, key=str)
-    assert {tuple(r) for r in without_hubs(rows, on="node", hubs_df=hubs).collect()} == {
+    assert {tuple(r) for r in without_hubs(rows, on="node", hubs=hubs).collect()} == {
         ("a", 4), ("b", 5), (None, 6), ("z", 7)
     }
 
@@ -433,14 +431,14 @@ def test_without_a_hub_the_joins_are_the_plain_ones(spark):
     table = spark.createDataFrame([("a", "x"), ("b", "y")], "node string, t string")
     none = Hubs.of(spark.createDataFrame([], "node string"), "node")
     assert none.keys == ()
-    plain = join_with_hubs(rows, table, on="node", hubs_df=none, how="left")
+    plain = join_with_hubs(rows, table, on="node", hubs=none, how="left")
     assert "Union" not in plain._jdf.queryExecution().optimizedPlan().toString()
     assert sorted(map(tuple, plain.collect()), key=str) == sorted(
         [("a", 1, "x"), ("b", 2, "y"), (None, 3, None)], key=str
     )
-    assert without_hubs(rows, on="node", hubs_df=none).collect() == rows.collect()
+    assert without_hubs(rows, on="node", hubs=none).collect() == rows.collect()
     one = Hubs.of(spark.createDataFrame([("a",)], "node string"), "node")
-    plan = join_with_hubs(rows, table, on="node", hubs_df=one)._jdf.queryExecution().optimizedPlan().toString()
+    plan = join_with_hubs(rows, table, on="node", hubs=one)._jdf.queryExecution().optimizedPlan().toString()
     assert "Union" in plan and "LeftSemi" not in plan and "LeftAnti" not in plan
 
 
