@@ -80,7 +80,7 @@ class Hubs:
         return cls(None, keys)
 
     def _broadcast(self, on: str) -> DataFrame:
-        return F.broadcast(self.table.select(F.col(_HUB_KEY).alias(on)).distinct())
+        return F.broadcast(self.table.select(F.col(_HUB_KEY).alias(on)))  # distinct already (Hubs.of)
 
     def _is_hub(self, on: str) -> Column:
         """True for a hub's key, false for any other and for null (inlined keys only)."""

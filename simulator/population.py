@@ -371,14 +371,22 @@ IOT_PREFIX = 1064_8000_00000
 IOT_DIGITS = 8
 
 
+def distinct_suffixes(
+    rng: np.random.Generator, n: int, *, min_digits: int, max_digits: int | None = None
+) -> tuple[np.ndarray, int]:
+    """``n`` distinct numbers below 10^k and k: k is ``min_digits`` while 10^k numbers suffice, else the fewest
+    digits that hold ``n``; past ``max_digits``, an error."""
+    digits = max(min_digits, math.ceil(math.log10(max(n, 1))))
+    if max_digits is not None and digits > max_digits:
+        raise ValueError(f"{n:,} distinct numbers do not fit in {max_digits} digits")
+    return rng.permutation(10**digits)[:n], digits
+
+
 def iot_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` distinct IoT numbers, drawn from the 10^5 numbers after :data:`IOT_PREFIX` while they suffice
     (worlds of up to 10 million people: the same numbers as before, seed for seed) and from 10^k numbers
     past that, k the fewest digits that hold ``n`` (the 10^5 ran out past 10 million people)."""
-    digits = max(5, math.ceil(math.log10(max(n, 1))))
-    if digits > IOT_DIGITS:
-        raise ValueError(f"iot_numbers: {n:,} IoT numbers do not fit in {IOT_DIGITS} digits")
-    return IOT_PREFIX + rng.permutation(10**digits)[:n]
+    return IOT_PREFIX + distinct_suffixes(rng, n, min_digits=5, max_digits=IOT_DIGITS)[0]
 
 
 def _add_services_and_iot(
@@ -389,8 +397,8 @@ def _add_services_and_iot(
     kind = np.arange(n_services) % 3
     # 5-digit 95xxx codes; past 1,000 lines (worlds of a million people and more) 6-digit ones as well
     # (95 and up to 6 digits is a service number, ingestion/pseudonymise.py).
-    digits = max(3, math.ceil(math.log10(n_services)))
-    short = 95 * 10**digits + rng.permutation(10**digits)[:n_services]
+    suffix, digits = distinct_suffixes(rng, n_services, min_digits=3)
+    short = 95 * 10**digits + suffix
     hotline = 4_000_000_000 + rng.integers(0, 10**7, n_services)
     landline = 21_0000_0000 + rng.integers(10**7, 10**8, n_services)
     value = np.where(kind == 0, short, np.where(kind == 1, hotline, landline))
