@@ -173,41 +173,35 @@ def _cv(values: Column) -> Column:
     return safe_ratio(F.stddev_samp(values), F.abs(F.avg(values)))
 
 
-def _with_atypical_amount(txn_df: DataFrame) -> DataFrame:
-    """Add ``is_atypical``: the amount is far from its payer's median amount in the window.
+def _with_payer_routine(txn_df: DataFrame) -> DataFrame:
+    """Add ``is_atypical`` and ``is_off_mode``: how a transfer's amount sits in its payer's routine in the window.
 
-    A per-payer median joined back on the payer (a table of payers, not of
-    transfers); null when the amount is null.
-    """
-    medians = txn_df.groupBy("src_account").agg(
-        F.median(F.col("amount").cast("double")).alias("payer_median")
-    )
-    amount = F.col("amount").cast("double")
-    return txn_df.join(medians, on="src_account", how="left").withColumn(
-        "is_atypical",
-        F.abs(amount - F.col("payer_median")) > ATYPICAL_AMOUNT_SHARE * F.abs(F.col("payer_median")),
-    )
+    - ``is_atypical``: the amount is far from the payer's median amount (more than
+      :data:`ATYPICAL_AMOUNT_SHARE` of that median away);
+    - ``is_off_mode``: the amount is not the payer's usual amount, its most frequent one (the smallest of
+      those on a tie). A payer who always sends the same sum has no off-mode transfer.
 
-
-def _with_off_mode_amount(txn_df: DataFrame) -> DataFrame:
-    """Add ``is_off_mode``: the amount is not the payer's usual (most frequent) amount in the window.
-
-    The payer's modal amount is its most frequent amount, the smallest of
-    those on a tie (a table of payers joined back, not of transfers); null
-    when the payer or the amount is null. A payer who always sends the same
-    sum has no off-mode transfer.
+    Both are null when the payer or the amount is null. They come from one table of payers joined back on
+    the payer (not of transfers), grouped from the payers' distinct amounts and their counts: the median is
+    the exact percentile of those amounts weighted by their counts, the same value as over the transfers.
     """
     amount = F.col("amount").cast("double")
-    modes = (
-        txn_df.where(F.col("src_account").isNotNull() & F.col("amount").isNotNull())
-        .groupBy("src_account", amount.alias("mode_amount"))
+    payers = (
+        txn_df.where(F.col("src_account").isNotNull() & amount.isNotNull())
+        .groupBy("src_account", amount.alias("payer_amount"))
         .agg(F.count("*").alias("n"))
         .groupBy("src_account")
-        .agg(F.max(F.struct(F.col("n"), (-F.col("mode_amount")).alias("neg_amount"))).alias("m"))
-        .select("src_account", (-F.col("m.neg_amount")).alias("payer_mode"))
+        .agg(
+            F.percentile(F.col("payer_amount"), 0.5, F.col("n")).alias("payer_median"),
+            F.max(F.struct(F.col("n"), (-F.col("payer_amount")).alias("neg_amount"))).alias("m"),
+        )
+        .select("src_account", "payer_median", (-F.col("m.neg_amount")).alias("payer_mode"))
     )
-    return txn_df.join(modes, on="src_account", how="left").withColumn(
-        "is_off_mode", amount != F.col("payer_mode")
+    median = F.col("payer_median")
+    return txn_df.join(payers, on="src_account", how="left").select(
+        *txn_df.columns,
+        (F.abs(amount - median) > ATYPICAL_AMOUNT_SHARE * F.abs(median)).alias("is_atypical"),
+        (amount != F.col("payer_mode")).alias("is_off_mode"),
     )
 
 
@@ -238,36 +232,17 @@ def _sides(txn_df: DataFrame) -> DataFrame:
     )
 
 
-def _flow_features(sides_df: DataFrame) -> DataFrame:
-    """Per account, its flows in and out.
+def _account_sums(sides_df: DataFrame) -> DataFrame:
+    """Per account (every graph node with a side), the aggregates of its own sides in one aggregation.
 
-    The distinct counterparties (payers, payees, all) and active days are counted from rows first made
-    distinct per account and counterparty, and per account and day: several ``count_distinct`` in one
-    aggregation make Spark copy every row once per distinct column before the shuffle (five copies here,
-    923 MB shuffled for 0.8M sides on the 10M-call benchmark, bench/README.md "The 10M window's feature stage").
+    The flow features (counts, amounts, minima, coefficients of variation, round and atypical shares) and
+    what the node statistics read (``amt_in``, ``amt_out`` null without a known amount, ``atypical_share``,
+    ``in_off_mode_share``): one shuffle of the sides for both.
     """
     out = F.col("is_out")
     amount = F.col("amount")
     is_round = (amount >= ROUND_AMOUNT) & (F.pmod(amount, F.lit(float(ROUND_AMOUNT))) == 0)
-    distinct_peers = (
-        sides_df.where(F.col("peer").isNotNull())
-        .groupBy(ENTITY, "peer")
-        .agg(F.max((~out).cast("int")).alias("has_in"), F.max(out.cast("int")).alias("has_out"))
-        .groupBy(ENTITY)
-        .agg(
-            F.sum("has_in").alias("in_distinct"),
-            F.sum("has_out").alias("out_distinct"),
-            F.count(F.lit(1)).alias("counterparties"),
-        )
-    )
-    distinct_days = (
-        sides_df.where(F.col("day").isNotNull())
-        .select(ENTITY, "day")
-        .distinct()
-        .groupBy(ENTITY)
-        .agg(F.count(F.lit(1)).alias("active_days"))
-    )
-    flows = sides_df.groupBy(ENTITY).agg(
+    return sides_df.groupBy(ENTITY).agg(
         count_if(~out).alias("in_count"),
         F.sum(F.when(~out, amount).otherwise(0.0)).alias("in_amount"),
         F.max(F.when(~out, amount)).alias("in_max_amount"),
@@ -285,16 +260,21 @@ def _flow_features(sides_df: DataFrame) -> DataFrame:
         safe_ratio(count_if(out & F.col("is_atypical")), F.count(F.when(out, F.col("is_atypical")))).alias(
             "out_atypical_share"
         ),
-    )
-    return (
-        flows.join(distinct_peers, on=ENTITY, how="left")
-        .join(distinct_days, on=ENTITY, how="left")
-        .fillna(0, subset=["in_distinct", "out_distinct", "counterparties", "active_days"])
+        F.sum(F.when(~out, amount)).alias("amt_in"),
+        F.sum(F.when(out, amount)).alias("amt_out"),
+        F.avg(F.col("is_atypical").cast("double")).alias("atypical_share"),
+        F.avg(F.when(~out, F.col("is_off_mode").cast("double"))).alias("in_off_mode_share"),
     )
 
 
 def _pair_side_features(sides_df: DataFrame) -> DataFrame:
-    """Shape of the account's counterparties: reciprocity, concentration, repeats (unknown peers left out)."""
+    """The account's known counterparties: how many (payers, payees, all), reciprocity, concentration, repeats.
+
+    One row per account and counterparty (from one per account, counterparty and day) gives them all; the
+    distinct counts come from those rows rather than from ``count_distinct``, which makes Spark copy every
+    side once per distinct column before the shuffle (923 MB for 0.8M sides on the 10M-call benchmark,
+    bench/README.md "The 10M window's feature stage"). Sides with an unknown counterparty are left out.
+    """
     out = F.col("is_out")
     per_day = (
         sides_df.where(F.col("peer").isNotNull())
@@ -316,6 +296,9 @@ def _pair_side_features(sides_df: DataFrame) -> DataFrame:
     has_out = F.col("out_n") > 0
     has_in = F.col("in_n") > 0
     return per_peer.groupBy(ENTITY).agg(
+        count_if(has_in).alias("in_distinct"),
+        count_if(has_out).alias("out_distinct"),
+        F.count(F.lit(1)).alias("counterparties"),
         count_if(has_out & has_in).alias("reciprocal_counterparties"),
         safe_ratio(F.sum("in_n"), count_if(has_in)).alias("in_per_payer"),
         safe_ratio(F.sum("out_n"), count_if(has_out)).alias("out_per_payee"),
@@ -326,7 +309,7 @@ def _pair_side_features(sides_df: DataFrame) -> DataFrame:
 
 
 def _timing_features(sides_df: DataFrame) -> DataFrame:
-    """Dwell from each incoming transfer to the next outgoing one, gaps and the busiest day.
+    """Dwell from each incoming transfer to the next outgoing one, gaps, the busiest day and the active days.
 
     The next outgoing transfer is the first at or after the incoming one's
     time (a same-timestamp transfer counts as forwarded at once); an incoming
@@ -382,13 +365,17 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
         F.median("gap_h").alias("gap_median_hours"),
         _cv(F.col("gap_h")).alias("gap_cv"),
     )
-    busiest = (
+    # One row per account and day: the busiest day's share and the active days (the window's sides all have one).
+    per_day = (
         sides_df.groupBy(ENTITY, "day")
         .count()
         .groupBy(ENTITY)
-        .agg(safe_ratio(F.max("count"), F.sum("count")).alias("busiest_day_share"))
+        .agg(
+            safe_ratio(F.max("count"), F.sum("count")).alias("busiest_day_share"),
+            F.count("day").alias("active_days"),
+        )
     )
-    return timing.join(busiest, on=ENTITY, how="full")
+    return timing.join(per_day, on=ENTITY, how="full")
 
 
 def _pair_graph(txn_df: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -408,21 +395,17 @@ def _pair_graph(txn_df: DataFrame) -> tuple[DataFrame, DataFrame]:
     return edges, atm_sources
 
 
-def _node_stats(edges_df: DataFrame, sides_df: DataFrame, *, hub_degree: int) -> DataFrame:
+def _node_stats(edges_df: DataFrame, sums_df: DataFrame, *, hub_degree: int) -> DataFrame:
     """Per graph node: ``n_in, n_out, pass_through, atypical_share, in_off_mode_share, is_pass_through, is_hub``.
 
     ``in_off_mode_share``: the share of its incoming transfers whose amount is
     not their payer's usual amount (null with no incoming transfer of a known
-    payer).
+    payer). Money in and out and the shares come from :func:`_account_sums`.
     """
     out_deg = edges_df.groupBy(F.col(SRC).alias(NODE)).agg(F.count("*").alias("n_out"))
     in_deg = edges_df.groupBy(F.col(DST).alias(NODE)).agg(F.count("*").alias("n_in"))
-    out = F.col("is_out")
-    money = sides_df.groupBy(F.col(ENTITY).alias(NODE)).agg(
-        F.sum(F.when(~out, F.col("amount"))).alias("amt_in"),
-        F.sum(F.when(out, F.col("amount"))).alias("amt_out"),
-        F.avg(F.col("is_atypical").cast("double")).alias("atypical_share"),
-        F.avg(F.when(~out, F.col("is_off_mode").cast("double"))).alias("in_off_mode_share"),
+    money = sums_df.select(
+        F.col(ENTITY).alias(NODE), "amt_in", "amt_out", "atypical_share", "in_off_mode_share"
     )
     ratio = safe_ratio(F.coalesce(F.col("amt_out"), F.lit(0.0)), F.col("amt_in"))
     return (
@@ -662,11 +645,18 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs
     lowest node ``u`` plus a closing edge ``v - w`` (``v < w``), and no node
     expands more than about sqrt(edges) wedges (the usual bound of
     degree-ordered triangle listing).
+
+    ``degree_df`` (``ENTITY, deg``) is read by two joins: pass a materialised table.
     """
     ranked = degree_df.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
-    # Materialised: the wedges read the oriented edges twice (and with hubs, the next join reads it twice).
-    ranked_links = _reuse(join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs=hubs))
-    oriented = (
+    ranked_links = join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs=hubs)
+    if not hubs.empty:
+        # The next join reads its hubs' rows and the others apart: twice.
+        ranked_links = _reuse(ranked_links)
+    # Materialised: both sides of the wedges read the oriented edges (Spark does not share the two readings:
+    # each side computed them, and the degrees under them, again; bench/README.md, "The account features'
+    # plan").
+    oriented = _reuse(
         join_with_hubs(
             ranked_links,
             ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")),
@@ -696,7 +686,8 @@ def _triangles(neighbours_df: DataFrame, hubs: Hubs) -> DataFrame:
     neighbour) and ``triangle_peers`` (neighbours it shares at least one
     neighbour with). Triangles are listed by :func:`_closed_triangles`.
     """
-    degree = _degrees(neighbours_df)
+    # Read by the triangle listing's two joins and by the clustering below.
+    degree = _reuse(_degrees(neighbours_df))
     closed = _closed_triangles(neighbours_df, degree, hubs)
     # Each triangle supports its three edges; an edge's support is the neighbours its ends share.
     edge_support = (
@@ -712,9 +703,12 @@ def _triangles(neighbours_df: DataFrame, hubs: Hubs) -> DataFrame:
         .groupBy("e.a", "e.b")
         .agg(F.count("*").alias("support"))
     )
+    # Both ends of each supported edge, from one reading of the supports (a union of two readings made Spark
+    # list the triangles twice).
     per_node = (
-        edge_support.select(F.col("a").alias(ENTITY), "support")
-        .union(edge_support.select(F.col("b").alias(ENTITY), "support"))
+        edge_support.select(
+            F.explode(F.array(F.col("a"), F.col("b"))).alias(ENTITY), "support"
+        )
         .groupBy(ENTITY)
         # every edge of a triangle is counted by 2 of its 3 endpoints' edges: halve the support sum
         .agg(
@@ -813,11 +807,13 @@ def account_features(
 
     # Tables read by several features are materialised once (lazily, on the first action): the
     # plan stays small and each is computed once rather than once per feature that reads it.
-    sides = _reuse(_sides(_with_off_mode_amount(_with_atypical_amount(txn))))
+    sides = _reuse(_sides(_with_payer_routine(txn)))
     edges, atm_sources = _pair_graph(txn)
     edges = _reuse(edges)
     neighbours = _reuse(_neighbours(edges))
-    nodes = _reuse(_node_stats(edges, sides, hub_degree=hub_degree))
+    # Read by the flow features and the node statistics alike.
+    sums = _reuse(_account_sums(sides))
+    nodes = _reuse(_node_stats(edges, sums, hub_degree=hub_degree))
     # Few nodes: joins keyed by a node meet a hub's many rows by broadcast, not in one task.
     hubs = Hubs.of(nodes.where(F.col("is_hub")), NODE)
     identity = _reuse(_identity_features(accounts_df, as_of))
@@ -836,7 +832,7 @@ def account_features(
         "triangle_peers",
     ]
     return (
-        identity.join(_flow_features(sides), on=ENTITY, how="inner")
+        identity.join(sums, on=ENTITY, how="inner")
         .join(_pair_side_features(sides), on=ENTITY, how="left")
         .join(_timing_features(sides), on=ENTITY, how="left")
         .join(
@@ -850,7 +846,7 @@ def account_features(
         .join(returns, on=ENTITY, how="left")
         .join(triangles, on=ENTITY, how="left")
         .join(cash_out, on=ENTITY, how="left")
-        .fillna(0, subset=counts)
+        .fillna(0, subset=[*counts, "in_distinct", "out_distinct", "counterparties", "active_days"])
         .withColumn("return_flow_hops", F.coalesce(F.col("return_flow_hops"), F.lit(NO_RETURN)))
         .withColumn("hops_to_cash_out", F.coalesce(F.col("hops"), F.lit(MAX_CASH_OUT_HOPS + 1)))
         .withColumn("out_atm_share", safe_ratio(F.col("out_atm_amount"), F.col("out_amount")))

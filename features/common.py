@@ -79,6 +79,11 @@ class Hubs:
             return cls(tuple(sorted(row[0] for row in first)))
         return cls(None, keys)
 
+    @property
+    def empty(self) -> bool:
+        """No hub at all: the joins are the plain ones."""
+        return self.keys == ()
+
     def _broadcast(self, on: str) -> DataFrame:
         return F.broadcast(self.table.select(F.col(_HUB_KEY).alias(on)))  # distinct already (Hubs.of)
 
@@ -101,7 +106,7 @@ def join_with_hubs(
     """
     if how not in ("inner", "left"):
         raise ValueError(f"join_with_hubs: how must be inner or left, got {how!r}")
-    if hubs.keys == ():
+    if hubs.empty:
         return rows_df.join(table_df, on=on, how=how)
     if hubs.keys is not None:
         is_hub = hubs._is_hub(on)
@@ -117,7 +122,7 @@ def join_with_hubs(
 
 def without_hubs(rows_df: DataFrame, *, on: str, hubs: Hubs) -> DataFrame:
     """The rows of ``rows_df`` whose ``on`` is not a hub (see :func:`join_with_hubs`): no shuffle."""
-    if hubs.keys == ():
+    if hubs.empty:
         return rows_df
     if hubs.keys is not None:
         return rows_df.where(~hubs._is_hub(on))

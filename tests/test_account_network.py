@@ -454,3 +454,22 @@ def test_hubs_change_only_the_searches_that_skip_them(spark, features):
     assert with_hubs.keys() == features.keys()
     for token, values in features.items():
         assert [with_hubs[token][c] for c in same] == pytest.approx([values[c] for c in same], nan_ok=True), token
+
+
+def test_the_triangles_are_listed_once_and_counted_as_networkx_does(spark):
+    """The per-node triangle table lists the triangles once: its plan closes the wedges with one semi-join and
+    reads the oriented edges and the degrees as materialised tables. A union of two readings of the edge
+    supports listed them twice, and each side of the wedges oriented the edges and counted the degrees again
+    (bench/README.md, "The account features' plan")."""
+    import networkx as nx
+
+    from features.accounts import _triangles
+
+    graph = nx.gnm_random_graph(40, 120, seed=3)
+    links = [(f"n{a}", f"n{b}") for a, b in graph.edges()]
+    neighbours = spark.createDataFrame(links + [(b, a) for a, b in links], f"{ENTITY} string, peer string")
+    found = _triangles(neighbours, Hubs(()))
+    plan = found._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("LeftSemi") == 1, plan
+    counted = {row[ENTITY]: row["triangles"] for row in found.collect()}
+    assert counted == {f"n{node}": n for node, n in nx.triangles(graph).items() if graph.degree(node)}
