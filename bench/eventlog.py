@@ -1,6 +1,7 @@
 """Where a Spark application's time went, from its event log: per query, then the stages that repeat.
 
 Run: .venv/bin/python bench/eventlog.py EVENT_LOG [--min-seconds S] [--repeats-of ID[,ID...]]
+     .venv/bin/python bench/eventlog.py EVENT_LOG --operators-of ID
 
 ``EVENT_LOG`` is a file or an ``eventlog_v2_*`` folder written with ``spark.eventLog.enabled=true``
 (``spark.eventLog.dir`` a local folder; zstd-compressed logs are read through the ``zstd`` command).
@@ -12,6 +13,12 @@ wrote and the clean tables it scans. ``--repeats-of`` groups the stages of those
 read (number of tasks, shuffle size, the cached relations in their lineage) and lists the groups by CPU:
 a group of many alike stages is one computation Spark ran again, because its readers pruned different
 columns and did not share a shuffle (bench/README.md, "The 10M window's feature stage").
+
+``--operators-of`` lists every stage of one execution with the plan operators whose metrics it updated (a
+stage's accumulators are the SQL metrics of the operators it ran, looked up in every plan of the log), its
+CPU and its shuffle records read and written. Stages with the same records in and out are marked: the same
+computation run twice, as the account features' triangles were (bench/README.md, "The account features'
+plan").
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from pathlib import Path
 
 SQL_START = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart"
 SQL_END = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd"
+SQL_PLAN_UPDATE = "org.apache.spark.sql.execution.ui.SparkListenerSQLAdaptiveExecutionUpdate"
+# Operators every stage has around its real work: left out of --operators-of.
+PLUMBING = ("WholeStageCodegen", "ColumnarToRow", "InputAdapter", "Sort [")
 
 
 def events(path: Path) -> Iterator[dict]:
@@ -107,12 +117,66 @@ def summarise(path: Path, min_seconds: float, repeats_of: set[int]) -> str:
     return "\n".join(lines)
 
 
+def _plan_metrics(node: dict, found: dict[int, str]) -> None:
+    """Accumulator id -> the operator (its one-line description) for a plan tree and its children."""
+    for metric in node.get("metrics", []):
+        found[metric["accumulatorId"]] = node.get("simpleString") or node["nodeName"]
+    for child in node.get("children", []):
+        _plan_metrics(child, found)
+
+
+def operators(path: Path, query: int, width: int = 140) -> str:
+    """Each stage of execution ``query``: CPU, shuffle records in and out, MB written, and its operators."""
+    metric_operator: dict[int, str] = {}
+    stage_query: dict[int, int] = {}
+    stages = []
+    for e in events(path):
+        kind = e["Event"]
+        if kind in (SQL_START, SQL_PLAN_UPDATE):
+            _plan_metrics(e["sparkPlanInfo"], metric_operator)
+        elif kind == "SparkListenerJobStart":
+            number = e.get("Properties", {}).get("spark.sql.execution.id")
+            for stage in e["Stage IDs"]:
+                stage_query[stage] = int(number) if number else -1
+        elif kind == "SparkListenerStageCompleted" and stage_query.get(e["Stage Info"]["Stage ID"]) == query:
+            info = e["Stage Info"]
+            acc = {a["Name"]: a.get("Value") for a in info.get("Accumulables", [])}
+            ops = list(dict.fromkeys(metric_operator[a["ID"]] for a in info.get("Accumulables", [])
+                                     if a["ID"] in metric_operator))
+            stages.append({
+                "id": info["Stage ID"],
+                "cpu": acc.get("internal.metrics.executorCpuTime", 0) / 1e9,
+                "in": acc.get("internal.metrics.shuffle.read.recordsRead", 0),
+                "out": acc.get("internal.metrics.shuffle.write.recordsWritten", 0),
+                "mb": acc.get("internal.metrics.shuffle.write.bytesWritten", 0) / 1e6,
+                "ops": [re.sub(r"#\d+L?\b", "", op)[:width] for op in ops if not op.startswith(PLUMBING)],
+            })
+    if not stages:
+        return f"{path}: no stage of query {query}"
+    alike = collections.Counter((s["in"], s["out"]) for s in stages if s["in"] or s["out"])
+    lines = []
+    for s in sorted(stages, key=lambda s: s["id"]):
+        again = " (same records in and out as another stage)" if alike[(s["in"], s["out"])] > 1 else ""
+        lines.append(f"stage {s['id']}: {s['cpu']:.1f} s CPU, shuffle records in {s['in']:,} "
+                     f"out {s['out']:,}, {s['mb']:.0f} MB written{again}")
+        lines += [f"    {op}" for op in s["ops"]]
+    cpu = sum(s["cpu"] for s in stages)
+    repeated = sum(s["cpu"] for s in stages if alike[(s["in"], s["out"])] > 1)
+    lines.append(f"\n{len(stages)} stages, {cpu:.1f} s CPU, {sum(s['mb'] for s in stages):.0f} MB written; "
+                 f"{repeated:.1f} s CPU in stages alike in records")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log", type=Path)
     parser.add_argument("--min-seconds", type=float, default=5.0)
     parser.add_argument("--repeats-of", default="", help="comma-separated query numbers")
+    parser.add_argument("--operators-of", type=int, default=None, help="a query: its stages' operators")
     args = parser.parse_args()
+    if args.operators_of is not None:
+        print(operators(args.log, args.operators_of))
+        return
     print(summarise(args.log, args.min_seconds, {int(q) for q in args.repeats_of.split(",") if q}))
 
 
