@@ -706,9 +706,7 @@ def _triangles(neighbours_df: DataFrame, hubs: Hubs) -> DataFrame:
     # Both ends of each supported edge, from one reading of the supports (a union of two readings made Spark
     # list the triangles twice).
     per_node = (
-        edge_support.select(
-            F.explode(F.array(F.col("a"), F.col("b"))).alias(ENTITY), "support"
-        )
+        edge_support.select(F.explode(F.array(F.col("a"), F.col("b"))).alias(ENTITY), "support")
         .groupBy(ENTITY)
         # every edge of a triangle is counted by 2 of its 3 endpoints' edges: halve the support sum
         .agg(
