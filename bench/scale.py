@@ -27,11 +27,11 @@ Spark driver JVM, which in local mode does all the work; DuckDB runs in-process)
 
 Simulation, DuckDB and the Spark aggregates run in processes of their own, and the Spark stages of a size
 in another: one size's arrays, JVM heap or DuckDB buffers do not count in the next measurement. Each size's
-results go to ``DIR/calls_<N>.json`` as stages finish; a rerun skips the stages already there (the world and lake of an
-unfinished size are kept for that; a finished size's are removed unless ``--keep``). ``--stage`` runs the
-named stages again, on a size's kept world and lake. The script then writes ``DIR/scale.json`` and prints the
-section for bench/README.md (``--readme`` replaces it there). ``--event-log DIR`` keeps the Spark stages'
-event log for bench/eventlog.py.
+results go to ``DIR/calls_<N>.json`` as stages finish; a rerun skips the stages already there (the world and
+lake of an unfinished size are kept for that; a finished size's are removed unless ``--keep``). ``--stage``
+runs the named stages again, on a size's kept world and lake. The script then writes ``DIR/scale.json`` and
+prints the section for bench/README.md (``--readme`` replaces it there). ``--event-log DIR`` keeps the Spark
+stages' event log for bench/eventlog.py.
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def _cv(values: Column) -> Column:
 
 
 def _with_payer_routine(txn_df: DataFrame) -> DataFrame:
-    """Add ``is_atypical`` and ``is_off_mode``: how a transfer's amount sits in its payer's routine in the window.
+    """Add ``is_atypical`` and ``is_off_mode``: where a transfer's amount sits in its payer's routine.
 
     - ``is_atypical``: the amount is far from the payer's median amount (more than
       :data:`ATYPICAL_AMOUNT_SHARE` of that median away);
@@ -268,7 +268,7 @@ def _account_sums(sides_df: DataFrame) -> DataFrame:
 
 
 def _pair_side_features(sides_df: DataFrame) -> DataFrame:
-    """The account's known counterparties: how many (payers, payees, all), reciprocity, concentration, repeats.
+    """The account's known counterparties: how many (payers, payees, all), reciprocity, concentration.
 
     One row per account and counterparty (from one per account, counterparty and day) gives them all; the
     distinct counts come from those rows rather than from ``count_distinct``, which makes Spark copy every
@@ -365,7 +365,7 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
         F.median("gap_h").alias("gap_median_hours"),
         _cv(F.col("gap_h")).alias("gap_cv"),
     )
-    # One row per account and day: the busiest day's share and the active days (the window's sides all have one).
+    # One row per account and day: the busiest day's share and the active days (every side has a day).
     per_day = (
         sides_df.groupBy(ENTITY, "day")
         .count()

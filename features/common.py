@@ -72,7 +72,7 @@ class Hubs:
 
     @classmethod
     def of(cls, df: DataFrame, column: str, *, inline_max: int = MAX_INLINE_HUBS) -> Hubs:
-        """The distinct non-null values of ``df``'s ``column``: one job, which materialises ``df`` if it is cached."""
+        """The distinct non-null values of ``df``'s ``column``: one job (it materialises ``df`` if cached)."""
         keys = df.where(F.col(column).isNotNull()).select(F.col(column).alias(_HUB_KEY)).distinct()
         first = keys.limit(inline_max + 1).collect()
         if len(first) <= inline_max:
@@ -117,7 +117,8 @@ def join_with_hubs(
         hub_rows = rows_df.join(keys, on=on, how="left_semi")
         other_rows = rows_df.join(keys, on=on, how="left_anti")
         hub_table = table_df.join(keys, on=on, how="left_semi")
-    return other_rows.join(table_df, on=on, how=how).unionByName(hub_rows.join(F.broadcast(hub_table), on=on, how=how))
+    by_hub = hub_rows.join(F.broadcast(hub_table), on=on, how=how)
+    return other_rows.join(table_df, on=on, how=how).unionByName(by_hub)
 
 
 def without_hubs(rows_df: DataFrame, *, on: str, hubs: Hubs) -> DataFrame:

@@ -255,7 +255,8 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
         .cache()
     )
     callee = per_number.select(F.col(ID).alias("peer"), "hv_callers", "fraud_callers")
-    called = join_with_hubs(contacts.where(F.col("out_n") > 0).select(ID, "peer"), callee, on="peer", hubs=hubs).cache()
+    callers = contacts.where(F.col("out_n") > 0).select(ID, "peer")
+    called = join_with_hubs(callers, callee, on="peer", hubs=hubs).cache()
 
     def count_above(column: str, n: int) -> F.Column:
         return F.count(F.when(F.col(column) > n, 1))

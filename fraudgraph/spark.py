@@ -32,12 +32,13 @@ MAX_PLAN_STRING = 1 << 20
 # result: they go to stderr instead.
 JVM_OPTIONS = "-XX:ReservedCodeCacheSize=512m -Xlog:disable -Xlog:all=warning:stderr"
 
-# Spark's scheduler logs an ERROR, with a stack trace, for each task that reports a metric the driver has already
-# let go of ("Failed to update accumulator 7370 (Unknown class) for task 0"). Our reading, not traced to the
-# line: a plan's SQL metrics are freed once nothing on the driver references the plan, while tasks of a stage
-# it shared with other jobs can still be reporting them (SPARK-25910 silenced one such case). The metrics are Spark's own bookkeeping, read by no job; the features
-# of the 10M window were identical whether a run printed none of these or over a thousand (bench/README.md,
-# "Hubs read once"). They are dropped; every other scheduler error is logged as before.
+# Spark's scheduler logs an ERROR, with a stack trace, for each task that reports a metric the driver has
+# already let go of ("Failed to update accumulator 7370 (Unknown class) for task 0"). Our reading, not traced
+# to the line: a plan's SQL metrics are freed once nothing on the driver references the plan, while tasks of
+# a stage it shared with other jobs can still be reporting them (SPARK-25910 silenced one such case). The
+# metrics are Spark's own bookkeeping, read by no job; the features of the 10M window were identical whether
+# a run printed none of these or over a thousand (bench/README.md, "Hubs read once"). They are dropped;
+# every other scheduler error is logged as before.
 STALE_METRIC_UPDATE = r"Failed to update accumulator \d+ \(Unknown class\) for task \d+"
 
 # glibc malloc arenas per JVM (prepare_environment; conf/cluster.yaml sets the executors' own).

@@ -374,7 +374,7 @@ IOT_DIGITS = 8
 def distinct_suffixes(
     rng: np.random.Generator, n: int, *, min_digits: int, max_digits: int | None = None
 ) -> tuple[np.ndarray, int]:
-    """``n`` distinct numbers below 10^k and k: k is ``min_digits`` while 10^k numbers suffice, else the fewest
+    """``n`` distinct numbers below 10^k, and k: ``min_digits`` while 10^k numbers suffice, else the fewest
     digits that hold ``n``; past ``max_digits``, an error."""
     digits = max(min_digits, math.ceil(math.log10(max(n, 1))))
     if max_digits is not None and digits > max_digits:
