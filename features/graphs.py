@@ -256,12 +256,20 @@ def money_bridges(events_df: DataFrame) -> DataFrame:
     )
 
 
-def undirected(edges_df: DataFrame) -> DataFrame:
-    """Both directions of every edge, distinct ``(src, dst)``, self-loops dropped."""
+def undirected(edges_df: DataFrame, *, clustered_by: str | None = None) -> DataFrame:
+    """Both directions of every edge, distinct ``(src, dst)``, self-loops dropped.
+
+    ``clustered_by`` (``src`` or ``dst``): the edges come hash-partitioned by that end (one shuffle, the one
+    the distinct needs anyway) and sorted by it within each partition, so that a materialised copy is read by
+    joins and groupings on that end without a shuffle or a sort of its own.
+    """
     require_columns(edges_df, (SRC, DST), "undirected edges")
+    if clustered_by not in (None, SRC, DST):
+        raise ValueError(f"undirected edges: clustered_by must be {SRC!r} or {DST!r}, got {clustered_by!r}")
     pairs = edges_df.select(SRC, DST)
-    return (
-        pairs.unionByName(pairs.select(F.col(DST).alias(SRC), F.col(SRC).alias(DST)))
-        .where(F.col(SRC) != F.col(DST))
-        .distinct()
+    both = pairs.unionByName(pairs.select(F.col(DST).alias(SRC), F.col(SRC).alias(DST))).where(
+        F.col(SRC) != F.col(DST)
     )
+    if clustered_by is None:
+        return both.distinct()
+    return both.repartition(clustered_by).distinct().sortWithinPartitions(clustered_by)

@@ -310,7 +310,9 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
 def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
     """Share of known-fraud vertices 1 and 2 hops away, a vertex's own label excluded.
 
-    ``nb`` is the undirected joint graph (both directions, no self-loops).
+    ``nb`` is the undirected joint graph (both directions, no self-loops), best materialised clustered by
+    ``dst`` (:func:`features.graphs.undirected`): the degrees (by ``dst``: the graph is symmetric) and both
+    hops' joins then read it where it lies, and only the hops' partial means are shuffled, by ``src``.
 
     ``risk_1hop(v)`` is the mean seed indicator over v's distinct neighbours;
     ``risk_2hop(v)`` the mean of the neighbours' ``risk_1hop``, less the walks
@@ -321,7 +323,7 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
     (bench/README.md, "The 10M window's feature stage").
     """
     degree = _with_seed(
-        nb.groupBy(G.SRC).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.SRC, ID), seeds, ID, SEED
+        nb.groupBy(G.DST).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.DST, ID), seeds, ID, SEED
     ).cache()
     peer = degree.select(F.col(ID).alias(G.DST), F.col("deg").alias("peer_deg"), F.col(SEED).alias("peer_seed"))
     hubs = Hubs.of(degree.where(F.col("deg") > JOIN_HUB_DEGREE), ID)
@@ -521,7 +523,7 @@ def network_features_of(
         .unionByName(links.select(G.SRC, G.DST))
         .unionByName(bridges.select(G.SRC, G.DST))
     )
-    joint = G.undirected(everything).cache()
+    joint = G.undirected(everything, clustered_by=G.DST).cache()
     # Both entity types read the propagated risk and the components: compute each once.
     propagated = _propagation(joint, seeds).cache()
     components = _components(_strong_edges(identity_strong, money, bridges, params), seeds).cache()

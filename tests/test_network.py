@@ -7,6 +7,7 @@ comments); none is computed by the code under test.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from pyspark.sql import functions as F
@@ -252,3 +253,47 @@ def test_call_graph_sums_each_direction_from_the_keyed_calls(spark):
     # The pairs hold the two directions of A-B once, never the self-call.
     assert window.pairs.count() == 1
     assert window.handsets.count() == 2
+
+
+def test_propagation_reads_the_joint_graph_where_it_lies_and_matches_networkx(spark):
+    """With the joint graph materialised clustered by ``dst``, the propagated risk shuffles only the two hops'
+    partial means (by ``src``): the degrees and both hops' joins read the edges where they lie, unsorted again
+    (the 10M window shuffled its 6.85M edges by ``dst`` once per hop, bench/README.md, "The phones' plan").
+    The values are the definitions' on a random graph with a hub, computed with networkx: the mean seed flag of
+    the neighbours, and the mean over neighbours u of the seed flags of u's other neighbours."""
+    import networkx as nx
+
+    from features.common import JOIN_HUB_DEGREE
+    from features.network import _propagation
+
+    graph = nx.gnm_random_graph(300, 900, seed=5)
+    graph.add_edges_from((0, n) for n in range(300, 300 + JOIN_HUB_DEGREE + 20))  # a hub, joined by broadcast
+    seeds = {n for n in graph if n % 7 == 3}
+    edges = spark.createDataFrame([(a, b) for a, b in graph.edges()] + [(4, 4)], "src long, dst long")
+    previous = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # joins as on large tables
+    try:
+        joint = G.undirected(edges, clustered_by=G.DST).cache()
+        found = _propagation(joint, spark.createDataFrame([(s,) for s in sorted(seeds)], "id long"))
+        plan = found._jdf.queryExecution().executedPlan().toString()
+        got = {r["id"]: (r["risk_1hop"], r["risk_2hop"]) for r in found.collect()}
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", previous)
+    # Each shuffle once (a cached table's plan is drawn under every reading of it): the joint graph's own
+    # clustering by dst, then the two hops' partial means by src; the only sort by dst is the clustering's.
+    shuffles = {re.search(r"Exchange hashpartitioning\((\w+)#.*plan_id=(\d+)", line).groups()
+                for line in plan.splitlines() if "Exchange hashpartitioning" in line}
+    assert sorted(key for key, _ in shuffles) == ["dst", "src", "src"], plan
+    assert len({line.split("- ", 1)[-1] for line in plan.splitlines() if "Sort [dst#" in line}) == 1, plan
+
+    flag = {n: int(n in seeds) for n in graph}
+    expected = {}
+    for v in graph:
+        if not graph.degree(v):
+            continue
+        peers = list(graph.neighbors(v))
+        two_hops = [sum(flag[w] for w in graph.neighbors(u) if w != v) / graph.degree(u) for u in peers]
+        expected[v] = (sum(flag[u] for u in peers) / len(peers), sum(two_hops) / len(peers))
+    assert got.keys() == expected.keys()
+    for v, (one, two) in expected.items():
+        assert got[v] == pytest.approx((one, two), abs=1e-12), v
