@@ -257,10 +257,11 @@ def test_call_graph_sums_each_direction_from_the_keyed_calls(spark):
 
 def test_propagation_reads_the_joint_graph_where_it_lies_and_matches_networkx(spark):
     """With the joint graph materialised clustered by ``dst``, the propagated risk shuffles only the two hops'
-    partial means (by ``src``): the degrees and both hops' joins read the edges where they lie, unsorted again
-    (the 10M window shuffled its 6.85M edges by ``dst`` once per hop, bench/README.md, "The phones' plan").
-    The values are the definitions' on a random graph with a hub, computed with networkx: the mean seed flag of
-    the neighbours, and the mean over neighbours u of the seed flags of u's other neighbours."""
+    partial means (by ``src``): the degrees and both hops' joins read the edges where they lie, not sorted
+    again (the 10M window shuffled its 6.85M edges by ``dst`` once per hop; bench/README.md, "The phone
+    features' plan"). The values are the definitions' on a random graph with a hub, computed with networkx:
+    the mean seed flag of the neighbours, and the mean over neighbours u of the seed flags of u's other
+    neighbours."""
     import networkx as nx
 
     from features.common import JOIN_HUB_DEGREE
