@@ -62,9 +62,17 @@ def case_ties(
     )
 
     def touching(edges: DataFrame) -> DataFrame:
-        src = edges.join(flagged.withColumnRenamed("id", G.SRC), on=G.SRC)
-        dst = edges.join(flagged.withColumnRenamed("id", G.DST), on=G.DST)
-        return src.unionByName(dst).dropDuplicates([G.SRC, G.DST])
+        # One reading of the edges (one row per pair), each end looked up in the broadcast flagged set: a union
+        # of a join on each end made Spark compute the edges, and the bridge events under them, twice.
+        def flag(end: str) -> DataFrame:
+            return flagged.select(F.col("id").alias(end), F.lit(True).alias(f"_{end}_flagged"))
+
+        return (
+            edges.join(flag(G.SRC), on=G.SRC, how="left")
+            .join(flag(G.DST), on=G.DST, how="left")
+            .where(F.col(f"_{G.SRC}_flagged") | F.col(f"_{G.DST}_flagged"))
+            .drop(f"_{G.SRC}_flagged", f"_{G.DST}_flagged")
+        )
 
     money = _evidence(
         touching(G.money_graph(transactions_df)), "money",

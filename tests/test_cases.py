@@ -14,6 +14,7 @@ from cases.clusters import CONNECTOR, FLAGGED, LINKED, clusters, split_parts
 from cases.identity import assign_case_ids
 from features import graphs as G
 from features.common import ENTITY
+from fraudgraph.config import GraphConf
 
 KINDS = {"n": G.NUMBER, "a": G.ACCOUNT, "d": G.DEVICE, "i": G.ID_NUMBER}
 
@@ -243,3 +244,37 @@ def test_the_leak_sources_a_case_dials_from_are_ranked_with_their_lift(spark):
     assert courier["lift"] == pytest.approx(0.8 / (10 / 100))
     assert (hotel["source_id"], hotel["contacts"]) == ("hotel", 1)
     assert [s["contacts"] for s in found["C2"]] == [1]
+
+
+def test_case_ties_build_each_money_and_bridge_edge_once_around_the_flagged(spark):
+    """The money and bridge ties touching a flagged party, each once (both ends flagged included), from one
+    reading of the window's transfers: the edges are flagged by broadcast lookups of both ends, where a union
+    of a join on each end computed the money graph and the bridge events (calls joined with transfers) twice
+    (bench/README.md, "The cases' plan"). The ring of tests/test_network.py: F1 and F2 called V1 to V3, whose
+    accounts then paid the mule M1 (M1 paid M2, M2 withdrew at an ATM)."""
+    from cases.ties import TIE, case_ties
+    from features.window import event_window
+    from tests.test_network import AS_OF, ring_frames
+
+    f = ring_frames(spark)
+    window = event_window(f["calls"], f["sms"], as_of=AS_OF, window_days=2)
+    vid = {**{n: G.vertex(G.NUMBER, F.lit(n)) for n in ("F1", "F2")},
+           **{a: G.vertex(G.ACCOUNT, F.lit(a)) for a in ("AV1", "AV2", "AV3", "AN1", "M1", "M2", "ATM")}}
+    names = spark.range(1).select(*[c.alias(n) for n, c in vid.items()]).first().asDict()
+    name_of = {v: k for k, v in names.items()}
+    flagged = spark.createDataFrame([(names[n],) for n in ("F1", "M1", "M2")], "id long")
+    ties = case_ties(window, f["transactions"], f["subscribers"], f["accounts"], flagged,
+                     params=GraphConf()).where(F.col(TIE).isin("money", "bridge"))
+    plan = ties._jdf.queryExecution().executedPlan().toString()
+    got = sorted((name_of[r[G.SRC]], name_of[r[G.DST]], r[TIE], r["transfers"]) for r in ties.collect())
+    assert got == [
+        ("AV1", "M1", "money", 1),
+        ("AV2", "M1", "money", 1),
+        ("AV3", "M2", "money", 1),
+        ("F1", "M1", "bridge", 2),  # V1's and V2's accounts paid M1 within a day of F1's calls
+        ("F2", "M1", "bridge", 1),  # F2 is not flagged, M1 is; V3's payment to M2 came 26 h after F2's call
+        ("M1", "M2", "money", 1),  # both ends flagged: once
+        ("M2", "ATM", "money", 1),
+    ]
+    # The transfers are read once for the money graph and once for the bridge events, not once per end.
+    assert plan.count("Scan ExistingRDD[txn_id") == 2, plan

@@ -23,8 +23,8 @@ T = dt.datetime
 PARAMS = GraphConf(high_volume_contacts=2, co_target_min_overlap=1)
 
 
-@pytest.fixture(scope="module")
-def ring(spark):
+def ring_frames(spark) -> dict:
+    """The ring's clean-lake frames: calls, sms, transactions, subscribers, accounts, labels."""
     calls = spark.createDataFrame(
         [
             ("F1", "V1", T(2026, 5, 2, 10), 300, "D1"),
@@ -81,8 +81,16 @@ def ring(spark):
         ],
         "entity_type string, entity_id string, label string, reported_time timestamp_ntz",
     )
+    return {"calls": calls, "sms": sms, "transactions": transactions, "subscribers": subscribers,
+            "accounts": accounts, "labels": labels}
+
+
+@pytest.fixture(scope="module")
+def ring(spark):
+    f = ring_frames(spark)
     out = network_features(
-        calls, sms, transactions, subscribers, accounts, labels, as_of=AS_OF, window_days=2, params=PARAMS
+        f["calls"], f["sms"], f["transactions"], f["subscribers"], f["accounts"], f["labels"],
+        as_of=AS_OF, window_days=2, params=PARAMS,
     )
     phones = {r["entity_token"]: r.asDict() for r in out.phones.collect()}
     accts = {r["entity_token"]: r.asDict() for r in out.accounts.collect()}
