@@ -62,8 +62,8 @@ def case_ties(
     )
 
     def touching(edges: DataFrame) -> DataFrame:
-        # One reading of the edges (one row per pair), each end looked up in the broadcast flagged set: a union
-        # of a join on each end made Spark compute the edges, and the bridge events under them, twice.
+        # One reading of the edges (one row per pair), each end looked up in the broadcast flagged set: a
+        # union of a join on each end made Spark compute the edges, and the bridge events under them, twice.
         def flag(end: str) -> DataFrame:
             return flagged.select(F.col("id").alias(end), F.lit(True).alias(f"_{end}_flagged"))
 
