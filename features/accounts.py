@@ -31,6 +31,7 @@ values reads the row's own seed flag.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -676,19 +677,17 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs
     ).select("u", "v", "w")
 
 
-def _triangles(neighbours_df: DataFrame, hubs: Hubs) -> DataFrame:
+def _triangles(degree: DataFrame, closed: DataFrame) -> DataFrame:
     """Undirected triangles through each node, its clustering and how densely it is tied to its peers.
 
+    ``degree`` and ``closed`` are a :class:`MoneyPairs`' (the triangles listed by :func:`_closed_triangles`).
     Output, one row per node with a money neighbour: ``triangles``,
     ``clustering`` (triangles / pairs of its neighbours, null with fewer than
     two neighbours),
     ``max_common_counterparties`` (most neighbours it shares with any one
     neighbour) and ``triangle_peers`` (neighbours it shares at least one
-    neighbour with). Triangles are listed by :func:`_closed_triangles`.
+    neighbour with).
     """
-    # Read by the triangle listing's two joins and by the clustering below.
-    degree = _reuse(_degrees(neighbours_df))
-    closed = _closed_triangles(neighbours_df, degree, hubs)
     # Each triangle supports its three edges; an edge's support is the neighbours its ends share.
     edge_support = (
         closed.select(
@@ -726,6 +725,45 @@ def _triangles(neighbours_df: DataFrame, hubs: Hubs) -> DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class MoneyPairs:
+    """A window's pair graph (one edge per pair with a non-ATM transfer) and what both of its readers need.
+
+    :func:`account_features` and :func:`known_fraud_features` read the same window's pair graph: built once
+    (:func:`money_pairs`) and handed to both, its triangles are listed once per window, not once per reader.
+    Every frame but ``atm_sources`` is materialised on first use.
+    """
+
+    edges: DataFrame  # src, dst
+    atm_sources: DataFrame  # node: a source of an ATM withdrawal
+    neighbours: DataFrame  # ENTITY, peer: once per undirected pair
+    degree: DataFrame  # ENTITY, deg: distinct money neighbours
+    triangles: DataFrame  # u, v, w: each undirected triangle once
+
+
+def window_transactions(transactions_df: DataFrame, *, as_of: dt.date, window_days: int) -> DataFrame:
+    """The transfers of the ``window_days`` days ending ``as_of`` (by ``txn_time``; none without one)."""
+    day = F.to_date("txn_time")
+    first = as_of - dt.timedelta(days=window_days - 1)
+    return transactions_df.where((day >= F.lit(first)) & (day <= F.lit(as_of)))
+
+
+def money_pairs(transactions_df: DataFrame) -> MoneyPairs:
+    """The pair graph of the transfers as given (window them first: :func:`window_transactions`).
+
+    Runs one Spark job (the listing's hub keys, :meth:`Hubs.of`): the neighbours' degrees are computed then.
+    """
+    require_columns(transactions_df, KNOWN_FRAUD_TXN_COLUMNS, "money pairs transactions")
+    edges, atm_sources = _pair_graph(transactions_df)
+    edges = _reuse(edges)
+    neighbours = _reuse(_neighbours(edges))
+    # Read by the listing's two joins and by the clustering.
+    degree = _reuse(_degrees(neighbours))
+    hubs = Hubs.of(degree.where(F.col("deg") > JOIN_HUB_DEGREE), ENTITY)
+    triangles = _reuse(_closed_triangles(neighbours, degree, hubs))
+    return MoneyPairs(edges, atm_sources, neighbours, degree, triangles)
+
+
 def _identity_features(accounts_df: DataFrame, as_of: dt.date) -> DataFrame:
     """Snapshot facts: age, type, and how many accounts share the holder or the bound number."""
     accounts = accounts_df.where(F.col("account_id").isNotNull()).dropDuplicates(["account_id"])
@@ -751,8 +789,12 @@ def account_features(
     as_of: dt.date,
     window_days: int,
     hub_degree: int = HUB_DEGREE,
+    pairs: MoneyPairs | None = None,
 ) -> DataFrame:
     """One row per account of the bank's snapshot with a transfer in the window ending ``as_of``.
+
+    ``pairs``: the window's pair graph when the caller built it (:func:`money_pairs` of
+    :func:`window_transactions`, to share it with :func:`known_fraud_features`); built here otherwise.
 
     Output: ``entity_token`` then :data:`ACCOUNT_FEATURES` (the flow
     aggregates :data:`FLOW_FEATURES`, then :data:`NETWORK_FEATURES`).
@@ -799,16 +841,14 @@ def account_features(
     """
     require_columns(transactions_df, TXN_COLUMNS, "account_features transactions")
     require_columns(accounts_df, ACCOUNT_COLUMNS, "account_features accounts")
-    first = as_of - dt.timedelta(days=window_days - 1)
-    day = F.to_date("txn_time")
-    txn = transactions_df.where((day >= F.lit(first)) & (day <= F.lit(as_of)))
+    txn = window_transactions(transactions_df, as_of=as_of, window_days=window_days)
 
     # Tables read by several features are materialised once (lazily, on the first action): the
     # plan stays small and each is computed once rather than once per feature that reads it.
     sides = _reuse(_sides(_with_payer_routine(txn)))
-    edges, atm_sources = _pair_graph(txn)
-    edges = _reuse(edges)
-    neighbours = _reuse(_neighbours(edges))
+    if pairs is None:
+        pairs = money_pairs(txn)
+    edges, atm_sources, neighbours = pairs.edges, pairs.atm_sources, pairs.neighbours
     # Read by the flow features and the node statistics alike.
     sums = _reuse(_account_sums(sides))
     nodes = _reuse(_node_stats(edges, sums, hub_degree=hub_degree))
@@ -816,7 +856,7 @@ def account_features(
     hubs = Hubs.of(nodes.where(F.col("is_hub")), NODE)
     identity = _reuse(_identity_features(accounts_df, as_of))
     returns = _reuse(_return_flow(edges, hubs))
-    triangles = _reuse(_triangles(neighbours, hubs))
+    triangles = _reuse(_triangles(pairs.degree, pairs.triangles))
     cash_out = _hops_to_cash_out(edges, atm_sources, hubs)
     peers = _reuse(_peer_features(neighbours, nodes, returns, triangles, hubs))
 
@@ -853,8 +893,13 @@ def account_features(
     )
 
 
-def known_fraud_features(transactions_df: DataFrame, seeds_df: DataFrame) -> DataFrame:
+def known_fraud_features(
+    transactions_df: DataFrame, seeds_df: DataFrame, *, pairs: MoneyPairs | None = None
+) -> DataFrame:
     """How close each node of the money graph sits to known fraud accounts (the seeds).
+
+    ``pairs``: the transactions' pair graph when the caller built it (:func:`money_pairs`), shared with
+    :func:`account_features`; built here otherwise.
 
     ``seeds_df``: ``entity_token`` of the known fraud accounts (nulls and
     repeats ignored; a seed that is no graph node changes nothing). The
@@ -886,15 +931,14 @@ def known_fraud_features(transactions_df: DataFrame, seeds_df: DataFrame) -> Dat
         flags = seeds.select(F.col(ENTITY).alias(on), F.lit(1).alias(name))
         return df.join(flags, on=on, how="left").fillna(0, subset=[name])
 
-    edges, _ = _pair_graph(transactions_df)
-    neighbours = _reuse(_neighbours(edges))
-    peers = _reuse(
-        with_seed_flag(neighbours, "peer", "peer_seed")
+    if pairs is None:
+        pairs = money_pairs(transactions_df)
+    peers = (
+        with_seed_flag(pairs.neighbours, "peer", "peer_seed")
         .groupBy(ENTITY)
         .agg(F.count("*").alias("deg"), F.sum("peer_seed").alias("known_fraud_peers"))
     )
-    hubs = Hubs.of(peers.where(F.col("deg") > JOIN_HUB_DEGREE), ENTITY)
-    closed = _closed_triangles(neighbours, peers, hubs)
+    closed = pairs.triangles
     for corner in ("u", "v", "w"):
         closed = with_seed_flag(closed, corner, f"{corner}_seed")
 

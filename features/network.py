@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from features import graphs as G
-from features.accounts import known_fraud_features
+from features.accounts import MoneyPairs, known_fraud_features
 from features.common import ENTITY, JOIN_HUB_DEGREE, Hubs, join_with_hubs, require_columns, safe_ratio
 from features.graph_algos import connected_components
 from features.window import EventWindow, event_window
@@ -449,7 +449,9 @@ def _known_mule_counterparties(money: DataFrame, seeds: DataFrame) -> DataFrame:
     )
 
 
-def _known_fraud_money(transactions_df: DataFrame, account_seeds: DataFrame) -> DataFrame:
+def _known_fraud_money(
+    transactions_df: DataFrame, account_seeds: DataFrame, pairs: MoneyPairs | None
+) -> DataFrame:
     """``known_fraud_share`` and ``known_fraud_triangles`` per account vertex (``id``).
 
     Their money neighbours are the account features' (pairs with a non-ATM
@@ -457,7 +459,7 @@ def _known_fraud_money(transactions_df: DataFrame, account_seeds: DataFrame) -> 
     already counts the seeded neighbours (ATM-only pairs included, which have
     no labelled end in practice).
     """
-    return known_fraud_features(transactions_df, account_seeds).select(
+    return known_fraud_features(transactions_df, account_seeds, pairs=pairs).select(
         G.vertex(G.ACCOUNT, ENTITY).alias(ID), "known_fraud_share", "known_fraud_triangles"
     )
 
@@ -494,8 +496,12 @@ def network_features_of(
     labels_df: DataFrame,
     *,
     params: GraphConf,
+    money_pairs: MoneyPairs | None = None,
 ) -> NetworkFeatures:
     """Network features from an :class:`~features.window.EventWindow` already keyed (see :func:`network_features`).
+
+    ``money_pairs``: the window's pair graph of the account features (:func:`features.accounts.money_pairs`),
+    when the caller shares it; the known-fraud triangles are then not listed a second time.
 
     Output: ``phones`` (``entity_token`` then :data:`PHONE_NETWORK_FEATURES`)
     and ``accounts`` (``entity_token`` then :data:`ACCOUNT_NETWORK_FEATURES`),
@@ -555,7 +561,7 @@ def network_features_of(
         [
             account_identity,
             _known_mule_counterparties(money, seeds),
-            _known_fraud_money(transactions_df, account_seeds_before(labels_df, as_of=as_of)),
+            _known_fraud_money(transactions_df, account_seeds_before(labels_df, as_of=as_of), money_pairs),
             components,
             bridge_accounts,
         ],

@@ -9,7 +9,7 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from features.accounts import ACCOUNT_FEATURES, account_features
+from features.accounts import ACCOUNT_FEATURES, account_features, money_pairs, window_transactions
 from features.common import ENTITY
 from features.exposure import ACCOUNT_EXPOSURE_FEATURES, PHONE_EXPOSURE_FEATURES, exposure_features
 from features.network import ACCOUNT_NETWORK_FEATURES, PHONE_NETWORK_FEATURES, network_features_of
@@ -115,7 +115,11 @@ def _write_window(
     # Calls and SMS are read and keyed once, for the phone, network and exposure features alike.
     window = event_window(calls, sms, as_of=day, window_days=length)
     labels = labels_before(spark, lake, day)
-    network = network_features_of(window, transactions, subscribers, accounts, labels, params=graph)
+    # The window's pair graph of transfers, for the account features and the known-fraud ones alike: its
+    # triangles are listed once.
+    pairs = money_pairs(window_transactions(transactions, as_of=day, window_days=length))
+    network = network_features_of(window, transactions, subscribers, accounts, labels, params=graph,
+                                  money_pairs=pairs)
     exposure_out = exposure_features(
         window, transactions, exposures_until(spark, lake, day), sources_on(spark, lake, day), subscribers,
         accounts, labels, previous_sources=previous_sources(spark, lake, day), params=exposure,
@@ -127,7 +131,7 @@ def _write_window(
             phone_features_of(window, subscribers), FEATURE_SETS[C.MSISDN], network.phones, exposure_out.phones
         ),
         C.ACCOUNT: _with_network(
-            account_features(transactions, accounts, as_of=day, window_days=length),
+            account_features(transactions, accounts, as_of=day, window_days=length, pairs=pairs),
             FEATURE_SETS[C.ACCOUNT],
             network.accounts,
             exposure_out.accounts,

@@ -456,6 +456,22 @@ def test_hubs_change_only_the_searches_that_skip_them(spark, features):
         assert [with_hubs[token][c] for c in same] == pytest.approx([values[c] for c in same], nan_ok=True), token
 
 
+def test_the_pair_graph_built_apart_gives_the_same_features(spark, features):
+    """The feature job builds the window's pair graph once (:func:`money_pairs`) and hands it to the account
+    features and the known-fraud ones: with it, the account features are those they compute alone."""
+    from features.accounts import money_pairs, window_transactions
+
+    txns = spark.createDataFrame(MULE_TXNS + RING_TXNS, TXN_SCHEMA)
+    accounts = spark.createDataFrame(MULE_ACCOUNTS + RING_ACCOUNTS, ACCOUNT_SCHEMA)
+    pairs = money_pairs(window_transactions(txns, as_of=AS_OF, window_days=3))
+    shared = rows(account_features(txns, accounts, as_of=AS_OF, window_days=3, pairs=pairs))
+    assert shared.keys() == features.keys()
+    for token, values in features.items():
+        assert [shared[token][c] for c in ACCOUNT_FEATURES] == pytest.approx(
+            [values[c] for c in ACCOUNT_FEATURES], nan_ok=True
+        ), token
+
+
 def test_the_triangles_are_listed_once_and_counted_as_networkx_does(spark):
     """The per-node triangle table lists the triangles once: its plan closes the wedges with one semi-join and
     reads the oriented edges and the degrees as materialised tables. A union of two readings of the edge
@@ -463,12 +479,13 @@ def test_the_triangles_are_listed_once_and_counted_as_networkx_does(spark):
     (bench/README.md, "The account features' plan")."""
     import networkx as nx
 
-    from features.accounts import _triangles
+    from features.accounts import _closed_triangles, _degrees, _triangles
 
     graph = nx.gnm_random_graph(40, 120, seed=3)
     links = [(f"n{a}", f"n{b}") for a, b in graph.edges()]
     neighbours = spark.createDataFrame(links + [(b, a) for a, b in links], f"{ENTITY} string, peer string")
-    found = _triangles(neighbours, Hubs(()))
+    degree = _degrees(neighbours)
+    found = _triangles(degree, _closed_triangles(neighbours, degree, Hubs(())))
     plan = found._jdf.queryExecution().executedPlan().toString()
     assert plan.count("LeftSemi") == 1, plan
     counted = {row[ENTITY]: row["triangles"] for row in found.collect()}

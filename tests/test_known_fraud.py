@@ -14,7 +14,7 @@ import random
 import networkx as nx
 import pytest
 
-from features.accounts import KNOWN_FRAUD_FEATURES, known_fraud_features
+from features.accounts import KNOWN_FRAUD_FEATURES, known_fraud_features, money_pairs
 from features.common import ENTITY, MissingColumns
 
 T = dt.datetime(2026, 5, 2, 10)
@@ -26,10 +26,11 @@ def txn(src: str | None, dst: str | None, channel: str | None = "online") -> tup
     return (src, dst, 100.0, T, channel)
 
 
-def computed(spark, rows: list[tuple], seeds: set[str | None]) -> dict[str, tuple]:
+def computed(spark, rows: list[tuple], seeds: set[str | None], *, shared: bool = False) -> dict[str, tuple]:
+    """``shared``: with the pair graph built apart (:func:`money_pairs`), as the feature job shares it."""
     transactions = spark.createDataFrame(rows, TXN_SCHEMA)
     seeds_df = spark.createDataFrame([(s,) for s in sorted(seeds, key=str)], SEED_SCHEMA)
-    out = known_fraud_features(transactions, seeds_df)
+    out = known_fraud_features(transactions, seeds_df, pairs=money_pairs(transactions) if shared else None)
     assert out.columns == [ENTITY, *KNOWN_FRAUD_FEATURES]
     return {r[ENTITY]: tuple(r[c] for c in KNOWN_FRAUD_FEATURES) for r in out.collect()}
 
@@ -141,8 +142,9 @@ def reference(graph: nx.Graph, seeds: set[str | None]) -> dict[str, tuple]:
 SHAPES = ("sparse", "dense", "hub", "clustered")
 
 
+@pytest.mark.parametrize("shared", (False, True), ids=("own pairs", "shared pairs"))
 @pytest.mark.parametrize("shape", SHAPES)
-def test_known_fraud_features_match_networkx(spark, shape):
+def test_known_fraud_features_match_networkx(spark, shape, shared):
     rng = random.Random(SHAPES.index(shape))
     rows = random_rows(shape, rng)
     graph = money_graph(rows)
@@ -153,7 +155,7 @@ def test_known_fraud_features_match_networkx(spark, shape):
     # The reference is not trivial: seeded triangles and neighbours occur, in varying numbers.
     assert any(t > 0 for _, _, t in expected.values()) and len({p for p, _, _ in expected.values()}) > 1
     assert not {"iso_self", "iso_atm", "iso_null", "ATM9"} & set(expected)
-    assert_same(computed(spark, rows, seeds), expected)
+    assert_same(computed(spark, rows, seeds, shared=shared), expected)
 
 
 @pytest.mark.parametrize("shape", ("dense", "hub"))
