@@ -24,6 +24,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from features import graphs as G
+from features.common import with_member_flag
 from features.window import EventWindow
 from fraudgraph.config import GraphConf
 
@@ -64,14 +65,10 @@ def case_ties(
     def touching(edges: DataFrame) -> DataFrame:
         # One reading of the edges (one row per pair), each end looked up in the broadcast flagged set: a
         # union of a join on each end made Spark compute the edges, and the bridge events under them, twice.
-        def flag(end: str) -> DataFrame:
-            return flagged.select(F.col("id").alias(end), F.lit(True).alias(f"_{end}_flagged"))
-
-        return (
-            edges.join(flag(G.SRC), on=G.SRC, how="left")
-            .join(flag(G.DST), on=G.DST, how="left")
-            .where(F.col(f"_{G.SRC}_flagged") | F.col(f"_{G.DST}_flagged"))
-            .drop(f"_{G.SRC}_flagged", f"_{G.DST}_flagged")
+        for end in (G.SRC, G.DST):
+            edges = with_member_flag(edges, flagged, key="id", on=end, name=f"_{end}_flagged")
+        return edges.where((F.col(f"_{G.SRC}_flagged") + F.col(f"_{G.DST}_flagged")) > 0).drop(
+            f"_{G.SRC}_flagged", f"_{G.DST}_flagged"
         )
 
     money = _evidence(

@@ -45,6 +45,7 @@ from features.common import (
     join_with_hubs,
     require_columns,
     safe_ratio,
+    with_member_flag,
     without_hubs,
 )
 
@@ -924,12 +925,11 @@ def known_fraud_features(
     """
     require_columns(transactions_df, KNOWN_FRAUD_TXN_COLUMNS, "known_fraud_features transactions")
     require_columns(seeds_df, (ENTITY,), "known_fraud_features seeds")
-    # Labelled accounts are few next to the graph: broadcast them to every join that flags seeds.
-    seeds = F.broadcast(seeds_df.where(F.col(ENTITY).isNotNull()).select(ENTITY).distinct())
+    # Labelled accounts are few next to the graph: with_member_flag broadcasts them to every join.
+    seeds = seeds_df.where(F.col(ENTITY).isNotNull()).select(ENTITY).distinct()
 
     def with_seed_flag(df: DataFrame, on: str, name: str) -> DataFrame:
-        flags = seeds.select(F.col(ENTITY).alias(on), F.lit(1).alias(name))
-        return df.join(flags, on=on, how="left").fillna(0, subset=[name])
+        return with_member_flag(df, seeds, key=ENTITY, on=on, name=name)
 
     if pairs is None:
         pairs = money_pairs(transactions_df)

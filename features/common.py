@@ -46,6 +46,16 @@ def cut_lineage(df: DataFrame, *, eager: bool = True) -> DataFrame:
     return df.localCheckpoint(eager=eager)
 
 
+def with_member_flag(df: DataFrame, members: DataFrame, *, key: str, on: str, name: str) -> DataFrame:
+    """``df`` with a 0/1 column ``name``: is its ``on`` among ``members[key]`` (one row each).
+
+    ``members`` is small next to ``df`` (labelled seeds, the day's flagged parties): it is broadcast, so
+    ``df`` is read where it lies, whatever its partitioning.
+    """
+    flags = F.broadcast(members.select(F.col(key).alias(on), F.lit(1).alias(name)))
+    return df.join(flags, on=on, how="left").fillna(0, subset=[name])
+
+
 # A vertex with more neighbours than this is a hub for joins keyed by a vertex: its rows meet the vertex's
 # row by broadcast where they sit (join_with_hubs), never all in one task.
 JOIN_HUB_DEGREE = 500

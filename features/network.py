@@ -37,7 +37,15 @@ from pyspark.sql import functions as F
 
 from features import graphs as G
 from features.accounts import MoneyPairs, known_fraud_features
-from features.common import ENTITY, JOIN_HUB_DEGREE, Hubs, join_with_hubs, require_columns, safe_ratio
+from features.common import (
+    ENTITY,
+    JOIN_HUB_DEGREE,
+    Hubs,
+    join_with_hubs,
+    require_columns,
+    safe_ratio,
+    with_member_flag,
+)
 from features.graph_algos import connected_components
 from features.window import EventWindow, event_window
 from fraudgraph.config import GraphConf
@@ -145,9 +153,8 @@ def _to_tokens(rows: DataFrame, tokens: DataFrame, kind: int) -> DataFrame:
 
 
 def _with_seed(df: DataFrame, seeds: DataFrame, on: str, name: str) -> DataFrame:
-    """``df`` with a 0/1 column ``name``: is ``on`` a seed. Seeds (labelled parties) are few: broadcast them."""
-    flags = F.broadcast(seeds.select(F.col(ID).alias(on), F.lit(1).alias(name)))
-    return df.join(flags, on=on, how="left").fillna(0, subset=[name])
+    """``df`` with a 0/1 column ``name``: is ``on`` a seed (seeds' vertex ``id``, few: broadcast)."""
+    return with_member_flag(df, seeds, key=ID, on=on, name=name)
 
 
 def _identity(links: DataFrame, max_shared: int) -> tuple[DataFrame, DataFrame, DataFrame]:
