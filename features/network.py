@@ -221,9 +221,7 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
     degrees, seeds and volume summed per number, which also gives each
     callee its high-volume and known-fraud callers; those callee counts summed
     per caller; and the caller-to-caller overlaps among high-volume callers
-    of callees with a bounded number of them. All three join on the peer,
-    and the window's contacts and numbers lie clustered by it: none of them
-    shuffles the contacts (:mod:`features.window`).
+    of callees with a bounded number of them.
 
     The per-number peer figures and the called contacts with their callee
     figures are cached: each has several readers whose column pruning
