@@ -255,7 +255,7 @@ def exploitation(
         .agg(F.max("case_id").alias("case_id"))
     )
     fraud_targets = (
-        window.contacts
+        window.contacts()
         .where(F.col("out_n") > 0)
         .select(F.col(ID).alias(G.SRC), F.col("peer").alias(G.DST))
         .unionByName(window.sms.select(G.SRC, G.DST))
@@ -367,7 +367,7 @@ def exposure_features(
         )
     )
     numbers_population = window.numbers.select(ID)
-    call_edges = window.contacts.where(F.col("out_n") > 0).select(F.col(ID).alias(G.SRC), F.col("peer").alias(G.DST))
+    call_edges = window.contacts().where(F.col("out_n") > 0).select(F.col(ID).alias(G.SRC), F.col("peer").alias(G.DST))
     sms_edges = window.sms.where(F.col(G.SRC) != F.col(G.DST)).select(G.SRC, G.DST)
     sms_population = sms_edges.select(F.col(G.SRC).alias(ID)).unionByName(sms_edges.select(F.col(G.DST).alias(ID))).distinct()
     calls_part = _targeting(call_edges, members, _population_shares(members, numbers_population), weights, prior, "callees")

@@ -239,7 +239,7 @@ def _contact_features(window: EventWindow, seeds: DataFrame, params: GraphConf) 
         ID,
         SEED,
     )
-    contacts = window.contacts
+    contacts = window.contacts()
     peer = numbers.select(
         F.col(ID).alias("peer"),
         F.col("degree").alias("peer_degree"),

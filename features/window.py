@@ -14,15 +14,8 @@ the results, on 64-bit vertex ids (:func:`features.graphs.vertex`):
   ``a`` to ``b`` and ``ba_<stat>`` for the other direction (:data:`PAIR_STATS`:
   calls, answered calls, a bit mask of the days, bit ``k`` for ``k`` days
   before the as-of day). Reciprocity is a pair-level fact (both directions
-  present), never a self-join of the call table. The joint graph's call
-  edges come from these rows;
-- ``contacts``: each pair from both ends (:data:`CONTACT`), hash-partitioned
-  and sorted by ``peer``. Its readers join a per-number table on the peer
-  (the peers' degrees, their callers, their leak exposure): they read it
-  where it lies, where each of them shuffled the exploded pairs by the peer
-  again. The rows are symmetric, so a number's own rows are the mirror of
-  the rows whose peer it is: the per-number sums below group them by
-  ``peer`` with the directions swapped, without a shuffle;
+  present), never a self-join of the call table. The contacts (each pair
+  from both ends) and the joint graph's call edges come from these rows;
 - ``numbers``: one row per number in any pair (:data:`NUMBER_CALLS`, plus
   ``out_day<k>``, its calls ``k`` days before the as-of day): what its pairs
   say (contacts, distinct peers each way, reciprocal, new) and what its
@@ -43,6 +36,7 @@ aggregation: distinct peers are pair rows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -66,8 +60,6 @@ KEYED_CALL = (G.SRC, G.DST, DEVICE, "duration_s", "start_time", "hour", "day_ind
 PAIR = ("a", "b")
 PAIR_STATS = ("n", "answered", "day_bits")
 NUMBER = "id"
-PEER = "peer"
-CONTACT = (NUMBER, PEER, *[f"{d}_{stat}" for d in ("out", "in") for stat in PAIR_STATS])
 NUMBER_CALLS = (
     NUMBER, "contacts", "out_distinct", "out_answered_distinct", "out_last_day_distinct", "out_new_contacts",
     "reciprocal_contacts", "in_distinct", "out_calls", "out_answered", "out_short", "out_long", "out_duration",
@@ -84,35 +76,31 @@ class EventWindow:
     days: int
     calls: DataFrame
     pairs: DataFrame
-    contacts: DataFrame
     numbers: DataFrame
     handsets: DataFrame
     sms: DataFrame
 
-
-def _contacts(pairs: DataFrame) -> DataFrame:
-    """Each pair from both ends (:data:`CONTACT`), clustered by ``peer``: ``out_n``, ``out_answered``,
-    ``out_day_bits`` (calls to the peer, answered ones, the days of them); ``in_*`` the same from the peer."""
-
-    def end(number: str, peer: str) -> Column:
-        out, back = f"{number}{peer}", f"{peer}{number}"
-        return F.struct(
-            F.col(number).alias(NUMBER), F.col(peer).alias(PEER),
-            *[F.col(f"{out}_{stat}").alias(f"out_{stat}") for stat in PAIR_STATS],
-            *[F.col(f"{back}_{stat}").alias(f"in_{stat}") for stat in PAIR_STATS],
+    def contacts(self) -> DataFrame:
+        """Each pair from both ends: ``id``, ``peer``; ``out_n``, ``out_answered``, ``out_day_bits`` (calls to
+        the peer, answered ones, the days of them); ``in_n``, ``in_answered``, ``in_day_bits`` (from the peer)."""
+        return self.pairs.select(
+            F.inline(
+                F.array(
+                    F.struct(
+                        F.col("a").alias(NUMBER), F.col("b").alias("peer"), F.col("ab_n").alias("out_n"),
+                        F.col("ba_n").alias("in_n"), F.col("ab_answered").alias("out_answered"),
+                        F.col("ab_day_bits").alias("out_day_bits"), F.col("ba_answered").alias("in_answered"),
+                        F.col("ba_day_bits").alias("in_day_bits"),
+                    ),
+                    F.struct(
+                        F.col("b").alias(NUMBER), F.col("a").alias("peer"), F.col("ba_n").alias("out_n"),
+                        F.col("ab_n").alias("in_n"), F.col("ba_answered").alias("out_answered"),
+                        F.col("ba_day_bits").alias("out_day_bits"), F.col("ab_answered").alias("in_answered"),
+                        F.col("ab_day_bits").alias("in_day_bits"),
+                    ),
+                )
+            )
         )
-
-    return pairs.select(F.inline(F.array(end("a", "b"), end("b", "a")))).repartition(PEER).sortWithinPartitions(PEER)
-
-
-def _mirrored(contacts: DataFrame) -> DataFrame:
-    """The contacts seen from the peer: ``id`` and ``peer`` swapped, and the directions. The same rows (they
-    are symmetric), now clustered by ``id``: a per-number aggregation of them needs no shuffle."""
-    swapped = {"out": "in", "in": "out"}
-    return contacts.select(
-        F.col(PEER).alias(NUMBER), F.col(NUMBER).alias(PEER),
-        *[F.col(f"{d}_{stat}").alias(f"{swapped[d]}_{stat}") for d in ("out", "in") for stat in PAIR_STATS],
-    )
 
 
 def _count_if(cond: Column) -> Column:
@@ -251,18 +239,17 @@ def event_window(
 
     calls = kept(_keyed_calls(calls_df, first=first, as_of=as_of))
     pairs = kept(_pairs(calls))
-    contacts = kept(_contacts(pairs))
     handsets = kept(
         calls.where(F.col(DEVICE).isNotNull()).select(G.SRC, F.col(DEVICE).alias(G.DST)).distinct()
     )
     sms = kept(G.sms_graph(_in_window(sms_df, "send_time", first=first, as_of=as_of)))
-    sums = _contact_stats(_mirrored(contacts)).join(_caller_stats(calls, window_days=window_days), on=NUMBER, how="left")
-    # Not the id itself (never null): a fill would make it a new column, and the table would lose its
-    # clustering by the number, which the contacts' readers join on.
-    numbers = sums.fillna(0, subset=[c for c in sums.columns if c != NUMBER]).withColumn(
-        "day_bits", F.col("out_day_bits").bitwiseOR(F.col("in_day_bits"))
+    window = EventWindow(
+        as_of=as_of, days=window_days, calls=calls, pairs=pairs, numbers=pairs, handsets=handsets, sms=sms
     )
-    return EventWindow(
-        as_of=as_of, days=window_days, calls=calls, pairs=pairs, contacts=contacts, numbers=kept(numbers),
-        handsets=handsets, sms=sms,
+    numbers = (
+        _contact_stats(window.contacts())
+        .join(_caller_stats(calls, window_days=window_days), on=NUMBER, how="left")
+        .fillna(0)
+        .withColumn("day_bits", F.col("out_day_bits").bitwiseOR(F.col("in_day_bits")))
     )
+    return dataclasses.replace(window, numbers=kept(numbers))
