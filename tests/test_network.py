@@ -306,3 +306,59 @@ def test_propagation_reads_the_joint_graph_where_it_lies_and_matches_networkx(sp
     assert got.keys() == expected.keys()
     for v, (one, two) in expected.items():
         assert got[v] == pytest.approx((one, two), abs=1e-12), v
+
+
+def test_the_contact_features_match_networkx_on_a_random_call_graph_with_a_hub(spark):
+    """The per-number sums of the window's contacts, the peers' degrees and the co-targeting overlaps (each
+    unordered pair of callers counted once, credited to both) as networkx gives them by their definitions,
+    on a random call graph with a hub whose rows meet by broadcast. Joins as on large tables."""
+    import networkx as nx
+
+    from features.common import JOIN_HUB_DEGREE
+    from features.network import _contact_features
+
+    calls_graph = nx.gnm_random_graph(200, 700, seed=3, directed=True)
+    calls_graph.add_edges_from((0, n) for n in range(200, 200 + JOIN_HUB_DEGREE + 10))  # a hub, met by broadcast
+    rows = [(f"N{a}", f"N{b}", T(2026, 5, 2 + (a + b) % 2, 10), (a * b) % 90, "D") for a, b in calls_graph.edges()]
+    calls = spark.createDataFrame(rows, "caller string, callee string, start_time timestamp_ntz, duration_s int, caller_imei string")
+    no_sms = spark.createDataFrame([], "sender string, receiver string, send_time timestamp_ntz, has_url boolean")
+    previous = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # joins as on large tables
+    try:
+        window = event_window(calls, no_sms, as_of=AS_OF, window_days=2)
+        per_number, _, overlaps = _contact_features(window, spark.createDataFrame([], "id long"), PARAMS)
+        names = spark.createDataFrame([(f"N{n}",) for n in calls_graph], "token string").select(
+            "token", G.vertex(G.NUMBER, "token").alias("id")
+        )
+        degrees = {r["token"]: r.asDict() for r in per_number.join(names, on="id").collect()}
+        sums = {r["token"]: r.asDict() for r in window.numbers.join(names, on="id").collect()}
+        overlap = {r["token"]: r["co_target_max_overlap"] for r in overlaps.join(names, on="id").collect()}
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", previous)
+    undirected = calls_graph.to_undirected()
+    for n in calls_graph:
+        if not undirected.degree(n):
+            continue
+        token, peers = f"N{n}", [undirected.degree(p) for p in undirected.neighbors(n)]
+        out, into = set(calls_graph.successors(n)), set(calls_graph.predecessors(n))
+        assert (sums[token]["contacts"], sums[token]["out_distinct"], sums[token]["in_distinct"]) == (
+            len(out | into), len(out), len(into)
+        ), token
+        assert sums[token]["reciprocal_contacts"] == len(out & into), token
+        assert sums[token]["in_calls"] == len(into), token  # one call per directed edge
+        assert degrees[token]["contact_max_degree"] == max(peers), token
+        assert degrees[token]["contact_mean_degree"] == pytest.approx(sum(peers) / len(peers), abs=1e-12), token
+    # Co-targeting among high-volume callers (2+ distinct callees) of callees with 2..50 such callers.
+    hv = {n for n in calls_graph if calls_graph.out_degree(n) >= PARAMS.high_volume_contacts}
+    shared = {}
+    for callee in calls_graph:
+        callers = sorted(hv & set(calls_graph.predecessors(callee)))
+        if 2 <= len(callers) <= PARAMS.co_target_max_callers:
+            for i, a in enumerate(callers):
+                for b in callers[i + 1 :]:
+                    shared[a, b] = shared.get((a, b), 0) + 1
+    expected = {}
+    for (a, b), k in shared.items():
+        for n in (a, b):
+            expected[f"N{n}"] = max(expected.get(f"N{n}", 0), k)
+    assert overlap == expected
