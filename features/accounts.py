@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from features import graphs as G
 from features.common import (
     ENTITY,
+    ID,
     JOIN_HUB_DEGREE,
     Hubs,
     count_if,
@@ -208,11 +210,11 @@ def _with_payer_routine(txn_df: DataFrame) -> DataFrame:
 
 
 def _sides(txn_df: DataFrame) -> DataFrame:
-    """One row per (account, transfer) side: ``ENTITY, peer, is_out, amount, is_atm, is_atypical, is_off_mode, day, ts``."""
+    """One row per (account, transfer) side: ``ID, peer, is_out, amount, is_atm, is_atypical, is_off_mode, day, ts``."""
 
-    def side(token: str, peer: str, is_out: bool) -> Column:
+    def side(account: str, peer: str, is_out: bool) -> Column:
         return F.struct(
-            F.col(token).alias(ENTITY),
+            F.col(account).alias(ID),
             F.col(peer).alias("peer"),
             F.lit(is_out).alias("is_out"),
             F.col("amount").cast("double").alias("amount"),
@@ -230,7 +232,7 @@ def _sides(txn_df: DataFrame) -> DataFrame:
             ).alias("s")
         )
         .select("s.*")
-        .where(F.col(ENTITY).isNotNull())
+        .where(F.col(ID).isNotNull())
     )
 
 
@@ -244,7 +246,7 @@ def _account_sums(sides_df: DataFrame) -> DataFrame:
     out = F.col("is_out")
     amount = F.col("amount")
     is_round = (amount >= ROUND_AMOUNT) & (F.pmod(amount, F.lit(float(ROUND_AMOUNT))) == 0)
-    return sides_df.groupBy(ENTITY).agg(
+    return sides_df.groupBy(ID).agg(
         count_if(~out).alias("in_count"),
         F.sum(F.when(~out, amount).otherwise(0.0)).alias("in_amount"),
         F.max(F.when(~out, amount)).alias("in_max_amount"),
@@ -280,7 +282,7 @@ def _pair_side_features(sides_df: DataFrame) -> DataFrame:
     out = F.col("is_out")
     per_day = (
         sides_df.where(F.col("peer").isNotNull())
-        .groupBy(ENTITY, "peer", "day")
+        .groupBy(ID, "peer", "day")
         .agg(
             count_if(out).alias("out_n"),
             count_if(~out).alias("in_n"),
@@ -288,7 +290,7 @@ def _pair_side_features(sides_df: DataFrame) -> DataFrame:
             F.sum(F.when(~out, F.col("amount"))).alias("in_amt"),
         )
     )
-    per_peer = per_day.groupBy(ENTITY, "peer").agg(
+    per_peer = per_day.groupBy(ID, "peer").agg(
         F.sum("out_n").alias("out_n"),
         F.sum("in_n").alias("in_n"),
         F.sum("out_amt").alias("out_amt"),
@@ -297,7 +299,7 @@ def _pair_side_features(sides_df: DataFrame) -> DataFrame:
     )
     has_out = F.col("out_n") > 0
     has_in = F.col("in_n") > 0
-    return per_peer.groupBy(ENTITY).agg(
+    return per_peer.groupBy(ID).agg(
         count_if(has_in).alias("in_distinct"),
         count_if(has_out).alias("out_distinct"),
         F.count(F.lit(1)).alias("counterparties"),
@@ -325,20 +327,20 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
     """
     timed = sides_df.where(F.col("ts").isNotNull()).withColumn("bucket", F.floor(F.col("ts") / TIME_BUCKET_S))
     out_ts = F.when(F.col("is_out"), F.col("ts"))
-    by_bucket = Window.partitionBy(ENTITY).orderBy("bucket")
+    by_bucket = Window.partitionBy(ID).orderBy("bucket")
     buckets = (
-        timed.groupBy(ENTITY, "bucket")
+        timed.groupBy(ID, "bucket")
         .agg(F.min(out_ts).alias("bucket_first_out"), F.max("ts").alias("bucket_last_ts"))
         .select(
-            ENTITY,
+            ID,
             "bucket",
             F.min("bucket_first_out").over(by_bucket.rowsBetween(1, Window.unboundedFollowing)).alias("later_out"),
             F.lag("bucket_last_ts").over(by_bucket).alias("earlier_ts"),
         )
     )
-    in_bucket = Window.partitionBy(ENTITY, "bucket").orderBy("ts")
-    timed = timed.join(buckets, on=[ENTITY, "bucket"], how="inner").select(
-        ENTITY,
+    in_bucket = Window.partitionBy(ID, "bucket").orderBy("ts")
+    timed = timed.join(buckets, on=[ID, "bucket"], how="inner").select(
+        ID,
         "is_out",
         "amount",
         "day",
@@ -359,7 +361,7 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
             F.sum(F.when(incoming & (F.col("dwell_h") <= hours), F.col("amount")).otherwise(0.0)), in_amount
         )
 
-    timing = timed.groupBy(ENTITY).agg(
+    timing = timed.groupBy(ID).agg(
         F.min(dwell).alias("dwell_min_hours"),
         F.median(dwell).alias("dwell_median_hours"),
         forwarded_within(FORWARD_HOURS[0]).alias("forwarded_1h_share"),
@@ -369,15 +371,15 @@ def _timing_features(sides_df: DataFrame) -> DataFrame:
     )
     # One row per account and day: the busiest day's share and the active days (every side has a day).
     per_day = (
-        sides_df.groupBy(ENTITY, "day")
+        sides_df.groupBy(ID, "day")
         .count()
-        .groupBy(ENTITY)
+        .groupBy(ID)
         .agg(
             safe_ratio(F.max("count"), F.sum("count")).alias("busiest_day_share"),
             F.count("day").alias("active_days"),
         )
     )
-    return timing.join(per_day, on=ENTITY, how="full")
+    return timing.join(per_day, on=ID, how="full")
 
 
 def _pair_graph(txn_df: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -407,7 +409,7 @@ def _node_stats(edges_df: DataFrame, sums_df: DataFrame, *, hub_degree: int) -> 
     out_deg = edges_df.groupBy(F.col(SRC).alias(NODE)).agg(F.count("*").alias("n_out"))
     in_deg = edges_df.groupBy(F.col(DST).alias(NODE)).agg(F.count("*").alias("n_in"))
     money = sums_df.select(
-        F.col(ENTITY).alias(NODE), "amt_in", "amt_out", "atypical_share", "in_off_mode_share"
+        F.col(ID).alias(NODE), "amt_in", "amt_out", "atypical_share", "in_off_mode_share"
     )
     ratio = safe_ratio(F.coalesce(F.col("amt_out"), F.lit(0.0)), F.col("amt_in"))
     return (
@@ -429,10 +431,10 @@ def _node_stats(edges_df: DataFrame, sums_df: DataFrame, *, hub_degree: int) -> 
 
 
 def _neighbours(edges_df: DataFrame) -> DataFrame:
-    """Undirected money neighbours: ``ENTITY, peer`` once per pair."""
+    """Undirected money neighbours: ``ID, peer`` once per pair."""
     return (
-        edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias("peer"))
-        .union(edges_df.select(F.col(DST).alias(ENTITY), F.col(SRC).alias("peer")))
+        edges_df.select(F.col(SRC).alias(ID), F.col(DST).alias("peer"))
+        .union(edges_df.select(F.col(DST).alias(ID), F.col(SRC).alias("peer")))
         .distinct()
     )
 
@@ -446,10 +448,10 @@ def _payer_features(
     other in the window or they share a holder token. Payers that are hubs
     are not expanded (counted unrelated unless they share a holder).
     """
-    pays = edges_df.select(F.col(SRC).alias("payer"), F.col(DST).alias(ENTITY))
+    pays = edges_df.select(F.col(SRC).alias("payer"), F.col(DST).alias(ID))
     payer_stats = join_with_hubs(pays, nodes_df.withColumnRenamed(NODE, "payer"), on="payer", hubs=hubs,
                                  how="left")
-    shape = payer_stats.groupBy(ENTITY).agg(
+    shape = payer_stats.groupBy(ID).agg(
         F.count("*").alias("payers"),
         safe_ratio(count_if(F.col("n_out") == 1), F.count("*")).alias("payers_single_payee_share"),
         F.avg("n_out").alias("payers_mean_out_distinct"),
@@ -459,34 +461,34 @@ def _payer_features(
     # pays is never a link to another payer (a self-transfer is no edge), and every payer has that link: kept,
     # all the payers of a collection account would meet in one task of the join on (other, account).
     payer_links = without_hubs(
-        neighbours_df.select(F.col(ENTITY).alias("payer"), F.col("peer").alias("other")), on="payer",
+        neighbours_df.select(F.col(ID).alias("payer"), F.col("peer").alias("other")), on="payer",
         hubs=hubs,
     )
     linked_by_money = (
         without_hubs(pays, on="payer", hubs=hubs)
         .join(payer_links, on="payer", how="inner")
-        .where(F.col("other") != F.col(ENTITY))
-        .join(pays.select(F.col("payer").alias("other"), ENTITY), on=["other", ENTITY], how="left_semi")
-        .select(ENTITY, "payer")
+        .where(F.col("other") != F.col(ID))
+        .join(pays.select(F.col("payer").alias("other"), ID), on=["other", ID], how="left_semi")
+        .select(ID, "payer")
     )
     holder_payers = join_with_hubs(
-        pays, holders_df.select(F.col(ENTITY).alias("payer"), "holder"), on="payer", hubs=hubs
+        pays, holders_df.select(F.col(ID).alias("payer"), "holder"), on="payer", hubs=hubs
     )
     shared_holder = (
-        holder_payers.groupBy(ENTITY, "holder").agg(F.count("*").alias("n")).where(F.col("n") > 1).drop("n")
+        holder_payers.groupBy(ID, "holder").agg(F.count("*").alias("n")).where(F.col("n") > 1).drop("n")
     )
-    linked_by_holder = holder_payers.join(shared_holder, on=[ENTITY, "holder"], how="left_semi").select(
-        ENTITY, "payer"
+    linked_by_holder = holder_payers.join(shared_holder, on=[ID, "holder"], how="left_semi").select(
+        ID, "payer"
     )
     linked = (
         linked_by_money.union(linked_by_holder)
         .distinct()
-        .groupBy(ENTITY)
+        .groupBy(ID)
         .agg(F.count("*").alias("linked_payers"))
     )
     unrelated = F.col("payers") - F.coalesce(F.col("linked_payers"), F.lit(0))
-    return shape.join(linked, on=ENTITY, how="left").select(
-        ENTITY,
+    return shape.join(linked, on=ID, how="left").select(
+        ID,
         "payers_single_payee_share",
         "payers_mean_out_distinct",
         unrelated.alias("unrelated_payers"),
@@ -510,7 +512,7 @@ def _hops_to_cash_out(edges_df: DataFrame, atm_sources_df: DataFrame, hubs: Hubs
             .distinct()
         )
         levels = levels.union(frontier.withColumn("hops", F.lit(hops)))
-    return levels.groupBy(F.col(NODE).alias(ENTITY)).agg(F.min("hops").alias("hops"))
+    return levels.groupBy(F.col(NODE).alias(ID)).agg(F.min("hops").alias("hops"))
 
 
 def _return_flow(edges_df: DataFrame, hubs: Hubs) -> DataFrame:
@@ -555,7 +557,7 @@ def _return_flow(edges_df: DataFrame, hubs: Hubs) -> DataFrame:
         .otherwise(NO_RETURN)
     )
     return found.select(
-        F.col("a").alias(ENTITY),
+        F.col("a").alias(ID),
         F.coalesce(F.col("cycle3_paths"), F.lit(0)).alias("cycle3_paths"),
         F.coalesce(F.col("cycle4_midpoints"), F.lit(0)).alias("cycle4_midpoints"),
         hops.alias("return_flow_hops"),
@@ -569,16 +571,16 @@ def _peer_features(
     peer_table = (
         nodes_df.withColumnRenamed(NODE, "peer")
         .join(
-            returns_df.select(F.col(ENTITY).alias("peer"), F.lit(True).alias("has_return")),
+            returns_df.select(F.col(ID).alias("peer"), F.lit(True).alias("has_return")),
             on="peer",
             how="left",
         )
         .join(
-            triangles_df.select(F.col(ENTITY).alias("peer"), "triangles", "clustering"), on="peer", how="left"
+            triangles_df.select(F.col(ID).alias("peer"), "triangles", "clustering"), on="peer", how="left"
         )
     )
     peers = join_with_hubs(neighbours_df, peer_table, on="peer", hubs=hubs)
-    return peers.groupBy(ENTITY).agg(
+    return peers.groupBy(ID).agg(
         F.avg("n_in").alias("peers_mean_in_distinct"),
         F.max("n_in").alias("peers_max_in_distinct"),
         F.avg("n_out").alias("peers_mean_out_distinct"),
@@ -605,11 +607,11 @@ def _second_hop_features(neighbours_df: DataFrame, peer_features_df: DataFrame, 
     return (
         join_with_hubs(
             neighbours_df,
-            peer_features_df.select(F.col(ENTITY).alias("peer"), F.col("peers_mean_clustering").alias("c")),
+            peer_features_df.select(F.col(ID).alias("peer"), F.col("peers_mean_clustering").alias("c")),
             on="peer",
             hubs=hubs,
         )
-        .groupBy(ENTITY)
+        .groupBy(ID)
         .agg(F.avg("c").alias("peers_mean_peers_clustering"))
     )
 
@@ -623,20 +625,20 @@ def _payee_features(edges_df: DataFrame, nodes_df: DataFrame, hubs: Hubs) -> Dat
     when its own amounts are regular.
     """
     payees = join_with_hubs(
-        edges_df.select(F.col(SRC).alias(ENTITY), F.col(DST).alias(NODE)),
+        edges_df.select(F.col(SRC).alias(ID), F.col(DST).alias(NODE)),
         nodes_df.select(NODE, "in_off_mode_share"),
         on=NODE,
         hubs=hubs,
     )
-    return payees.groupBy(ENTITY).agg(
+    return payees.groupBy(ID).agg(
         F.max("in_off_mode_share").alias("payees_max_off_mode_share"),
         F.avg("in_off_mode_share").alias("payees_mean_off_mode_share"),
     )
 
 
 def _degrees(neighbours_df: DataFrame) -> DataFrame:
-    """``ENTITY, deg``: distinct money neighbours per node with at least one."""
-    return neighbours_df.groupBy(ENTITY).agg(F.count("*").alias("deg"))
+    """``ID, deg``: distinct money neighbours per node with at least one."""
+    return neighbours_df.groupBy(ID).agg(F.count("*").alias("deg"))
 
 
 def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs) -> DataFrame:
@@ -648,10 +650,10 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs
     expands more than about sqrt(edges) wedges (the usual bound of
     degree-ordered triangle listing).
 
-    ``degree_df`` (``ENTITY, deg``) is read by two joins: pass a materialised table.
+    ``degree_df`` (``ID, deg``) is read by two joins: pass a materialised table.
     """
-    ranked = degree_df.select(ENTITY, F.struct(F.col("deg"), F.col(ENTITY)).alias("rank"))
-    ranked_links = join_with_hubs(neighbours_df, ranked, on=ENTITY, hubs=hubs)
+    ranked = degree_df.select(ID, F.struct(F.col("deg"), F.col(ID)).alias("rank"))
+    ranked_links = join_with_hubs(neighbours_df, ranked, on=ID, hubs=hubs)
     if not hubs.empty:
         # The next join reads its hubs' rows and the others apart: twice.
         ranked_links = _reuse(ranked_links)
@@ -661,18 +663,18 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs
     oriented = _reuse(
         join_with_hubs(
             ranked_links,
-            ranked.select(F.col(ENTITY).alias("peer"), F.col("rank").alias("peer_rank")),
+            ranked.select(F.col(ID).alias("peer"), F.col("rank").alias("peer_rank")),
             on="peer",
             hubs=hubs,
         )
         .where(F.col("rank") < F.col("peer_rank"))
-        .select(F.col(ENTITY).alias("u"), F.col("peer").alias("v"))
+        .select(F.col(ID).alias("u"), F.col("peer").alias("v"))
     )
     wedges = oriented.join(oriented.select("u", F.col("v").alias("w")), on="u", how="inner").where(
         F.col("v") < F.col("w")
     )
     return wedges.join(
-        neighbours_df.select(F.col(ENTITY).alias("v"), F.col("peer").alias("w")),
+        neighbours_df.select(F.col(ID).alias("v"), F.col("peer").alias("w")),
         on=["v", "w"],
         how="left_semi",
     ).select("u", "v", "w")
@@ -706,8 +708,8 @@ def _triangles(degree: DataFrame, closed: DataFrame) -> DataFrame:
     # Both ends of each supported edge, from one reading of the supports (a union of two readings made Spark
     # list the triangles twice).
     per_node = (
-        edge_support.select(F.explode(F.array(F.col("a"), F.col("b"))).alias(ENTITY), "support")
-        .groupBy(ENTITY)
+        edge_support.select(F.explode(F.array(F.col("a"), F.col("b"))).alias(ID), "support")
+        .groupBy(ID)
         # every edge of a triangle is counted by 2 of its 3 endpoints' edges: halve the support sum
         .agg(
             (F.sum("support") / 2).cast("long").alias("triangles"),
@@ -717,8 +719,8 @@ def _triangles(degree: DataFrame, closed: DataFrame) -> DataFrame:
     )
     pairs = F.col("deg") * (F.col("deg") - 1) / 2
     triangles = F.coalesce(F.col("triangles"), F.lit(0))
-    return degree.join(per_node, on=ENTITY, how="left").select(
-        ENTITY,
+    return degree.join(per_node, on=ID, how="left").select(
+        ID,
         triangles.alias("triangles"),
         safe_ratio(triangles, pairs).alias("clustering"),
         F.coalesce(F.col("max_common_counterparties"), F.lit(0)).alias("max_common_counterparties"),
@@ -737,8 +739,8 @@ class MoneyPairs:
 
     edges: DataFrame  # src, dst
     atm_sources: DataFrame  # node: a source of an ATM withdrawal
-    neighbours: DataFrame  # ENTITY, peer: once per undirected pair
-    degree: DataFrame  # ENTITY, deg: distinct money neighbours
+    neighbours: DataFrame  # ID, peer: once per undirected pair
+    degree: DataFrame  # ID, deg: distinct money neighbours
     triangles: DataFrame  # u, v, w: each undirected triangle once
 
 
@@ -749,18 +751,30 @@ def window_transactions(transactions_df: DataFrame, *, as_of: dt.date, window_da
     return transactions_df.where((day >= F.lit(first)) & (day <= F.lit(as_of)))
 
 
+def _by_vertex(txn_df: DataFrame) -> DataFrame:
+    """The transfers with their two accounts' vertex ids (longs) in place of the tokens.
+
+    Every table of the account graph is keyed by them: 8 bytes where a token takes 64, in each of the many
+    shuffles, sorts and joins by account (the same ids as the joint graph's, :func:`features.graphs.vertex`).
+    """
+    return txn_df.withColumns(
+        {side: G.vertex(G.ACCOUNT, side) for side in ("src_account", "dst_account")}
+    )
+
+
 def money_pairs(transactions_df: DataFrame) -> MoneyPairs:
     """The pair graph of the transfers as given (window them first: :func:`window_transactions`).
 
+    Its nodes are account vertex ids (``features.graphs.vertex(ACCOUNT, token)``).
     Runs one Spark job (the listing's hub keys, :meth:`Hubs.of`): the neighbours' degrees are computed then.
     """
     require_columns(transactions_df, KNOWN_FRAUD_TXN_COLUMNS, "money pairs transactions")
-    edges, atm_sources = _pair_graph(transactions_df)
+    edges, atm_sources = _pair_graph(_by_vertex(transactions_df))
     edges = _reuse(edges)
     neighbours = _reuse(_neighbours(edges))
     # Read by the listing's two joins and by the clustering.
     degree = _reuse(_degrees(neighbours))
-    hubs = Hubs.of(degree.where(F.col("deg") > JOIN_HUB_DEGREE), ENTITY)
+    hubs = Hubs.of(degree.where(F.col("deg") > JOIN_HUB_DEGREE), ID)
     triangles = _reuse(_closed_triangles(neighbours, degree, hubs))
     return MoneyPairs(edges, atm_sources, neighbours, degree, triangles)
 
@@ -773,6 +787,7 @@ def _identity_features(accounts_df: DataFrame, as_of: dt.date) -> DataFrame:
     holder_accounts = F.when(F.col("holder_id_number").isNotNull(), F.count("*").over(per_holder))
     msisdn_accounts = F.when(F.col("bound_msisdn").isNotNull(), F.count("*").over(per_msisdn))
     return accounts.select(
+        G.vertex(G.ACCOUNT, "account_id").alias(ID),
         F.col("account_id").alias(ENTITY),
         F.col("holder_id_number").alias("holder"),
         F.datediff(F.lit(as_of), F.col("open_date")).alias("account_age_days"),
@@ -791,6 +806,7 @@ def account_features(
     window_days: int,
     hub_degree: int = HUB_DEGREE,
     pairs: MoneyPairs | None = None,
+    with_id: bool = False,
 ) -> DataFrame:
     """One row per account of the bank's snapshot with a transfer in the window ending ``as_of``.
 
@@ -798,7 +814,8 @@ def account_features(
     :func:`window_transactions`, to share it with :func:`known_fraud_features`); built here otherwise.
 
     Output: ``entity_token`` then :data:`ACCOUNT_FEATURES` (the flow
-    aggregates :data:`FLOW_FEATURES`, then :data:`NETWORK_FEATURES`).
+    aggregates :data:`FLOW_FEATURES`, then :data:`NETWORK_FEATURES`);
+    ``with_id``: the account's vertex ``id`` first (to join other parts by it).
 
     - Amounts are CNY as doubles. Counts are 0 for a direction with no
       transfer; ratios, means, medians, minima and coefficients of variation
@@ -846,7 +863,7 @@ def account_features(
 
     # Tables read by several features are materialised once (lazily, on the first action): the
     # plan stays small and each is computed once rather than once per feature that reads it.
-    sides = _reuse(_sides(_with_payer_routine(txn)))
+    sides = _reuse(_sides(_with_payer_routine(_by_vertex(txn))))
     if pairs is None:
         pairs = money_pairs(txn)
     edges, atm_sources, neighbours = pairs.edges, pairs.atm_sources, pairs.neighbours
@@ -871,26 +888,26 @@ def account_features(
         "triangle_peers",
     ]
     return (
-        identity.join(sums, on=ENTITY, how="inner")
-        .join(_pair_side_features(sides), on=ENTITY, how="left")
-        .join(_timing_features(sides), on=ENTITY, how="left")
+        identity.join(sums, on=ID, how="inner")
+        .join(_pair_side_features(sides), on=ID, how="left")
+        .join(_timing_features(sides), on=ID, how="left")
         .join(
             _payer_features(edges, neighbours, nodes, identity.where(F.col("holder").isNotNull()), hubs),
-            on=ENTITY,
+            on=ID,
             how="left",
         )
-        .join(peers, on=ENTITY, how="left")
-        .join(_second_hop_features(neighbours, peers, hubs), on=ENTITY, how="left")
-        .join(_payee_features(edges, nodes, hubs), on=ENTITY, how="left")
-        .join(returns, on=ENTITY, how="left")
-        .join(triangles, on=ENTITY, how="left")
-        .join(cash_out, on=ENTITY, how="left")
+        .join(peers, on=ID, how="left")
+        .join(_second_hop_features(neighbours, peers, hubs), on=ID, how="left")
+        .join(_payee_features(edges, nodes, hubs), on=ID, how="left")
+        .join(returns, on=ID, how="left")
+        .join(triangles, on=ID, how="left")
+        .join(cash_out, on=ID, how="left")
         .fillna(0, subset=[*counts, "in_distinct", "out_distinct", "counterparties", "active_days"])
         .withColumn("return_flow_hops", F.coalesce(F.col("return_flow_hops"), F.lit(NO_RETURN)))
         .withColumn("hops_to_cash_out", F.coalesce(F.col("hops"), F.lit(MAX_CASH_OUT_HOPS + 1)))
         .withColumn("out_atm_share", safe_ratio(F.col("out_atm_amount"), F.col("out_amount")))
         .withColumn("pass_through_ratio", safe_ratio(F.col("out_amount"), F.col("in_amount")))
-        .select(ENTITY, *ACCOUNT_FEATURES)
+        .select(*([ID] if with_id else []), ENTITY, *ACCOUNT_FEATURES)
     )
 
 
@@ -925,17 +942,34 @@ def known_fraud_features(
     """
     require_columns(transactions_df, KNOWN_FRAUD_TXN_COLUMNS, "known_fraud_features transactions")
     require_columns(seeds_df, (ENTITY,), "known_fraud_features seeds")
-    # Labelled accounts are few next to the graph: with_member_flag broadcasts them to every join.
-    seeds = seeds_df.where(F.col(ENTITY).isNotNull()).select(ENTITY).distinct()
-
-    def with_seed_flag(df: DataFrame, on: str, name: str) -> DataFrame:
-        return with_member_flag(df, seeds, key=ENTITY, on=on, name=name)
-
     if pairs is None:
         pairs = money_pairs(transactions_df)
+    seeds = seeds_df.select(G.vertex(G.ACCOUNT, ENTITY).alias(ID)).where(F.col(ID).isNotNull())
+    tokens = (
+        transactions_df.select(F.col("src_account").alias(ENTITY))
+        .union(transactions_df.select(F.col("dst_account").alias(ENTITY)))
+        .where(F.col(ENTITY).isNotNull())
+        .distinct()
+        .withColumn(ID, G.vertex(G.ACCOUNT, ENTITY))
+    )
+    return tokens.join(known_fraud_by_id(pairs, seeds), on=ID).select(ENTITY, *KNOWN_FRAUD_FEATURES)
+
+
+def known_fraud_by_id(pairs: MoneyPairs, seeds_df: DataFrame) -> DataFrame:
+    """:func:`known_fraud_features` keyed by the nodes' vertex ids: ``id`` then :data:`KNOWN_FRAUD_FEATURES`.
+
+    ``seeds_df``: the seeds' vertex ids (``id``; nulls never match, repeats change nothing).
+    """
+    require_columns(seeds_df, (ID,), "known_fraud_by_id seeds")
+    # Labelled accounts are few next to the graph: with_member_flag broadcasts them to every join.
+    seeds = seeds_df.select(ID).distinct()
+
+    def with_seed_flag(df: DataFrame, on: str, name: str) -> DataFrame:
+        return with_member_flag(df, seeds, key=ID, on=on, name=name)
+
     peers = (
         with_seed_flag(pairs.neighbours, "peer", "peer_seed")
-        .groupBy(ENTITY)
+        .groupBy(ID)
         .agg(F.count("*").alias("deg"), F.sum("peer_seed").alias("known_fraud_peers"))
     )
     closed = pairs.triangles
@@ -944,7 +978,7 @@ def known_fraud_features(
 
     def corner(node: str, other: str, third: str) -> Column:
         return F.struct(
-            F.col(node).alias(ENTITY),
+            F.col(node).alias(ID),
             ((F.col(f"{other}_seed") + F.col(f"{third}_seed")) > 0).alias("has_seed"),
         )
 
@@ -953,11 +987,11 @@ def known_fraud_features(
             F.explode(F.array(corner("u", "v", "w"), corner("v", "u", "w"), corner("w", "u", "v"))).alias("c")
         )
         .where(F.col("c.has_seed"))
-        .groupBy(F.col(f"c.{ENTITY}").alias(ENTITY))
+        .groupBy(F.col(f"c.{ID}").alias(ID))
         .agg(F.count("*").alias("known_fraud_triangles"))
     )
-    return peers.join(seeded_triangles, on=ENTITY, how="left").select(
-        ENTITY,
+    return peers.join(seeded_triangles, on=ID, how="left").select(
+        ID,
         "known_fraud_peers",
         safe_ratio(F.col("known_fraud_peers"), F.col("deg")).alias("known_fraud_share"),
         F.coalesce(F.col("known_fraud_triangles"), F.lit(0)).alias("known_fraud_triangles"),

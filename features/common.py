@@ -9,6 +9,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 ENTITY = "entity_token"
+# A vertex id (a long): features.graphs.vertex of a token and its kind.
+ID = "id"
 AS_OF = "as_of"
 
 

@@ -90,8 +90,10 @@ SOURCE_COLUMNS = (
 
 @dataclass(frozen=True)
 class ExposureOutputs:
-    phones: DataFrame  # entity_token + PHONE_EXPOSURE_FEATURES, every subscriber number of the window
-    accounts: DataFrame  # entity_token + ACCOUNT_EXPOSURE_FEATURES, every snapshot account
+    # entity_token + PHONE_EXPOSURE_FEATURES, every subscriber number (by_id: id + the features, see there)
+    phones: DataFrame
+    # entity_token + ACCOUNT_EXPOSURE_FEATURES, every snapshot account (by_id: as phones)
+    accounts: DataFrame
     sources: DataFrame  # SOURCE_COLUMNS, one row per known source
     memberships: DataFrame  # id (number vertex), source_id, has_id_number, has_bank_card, last_seen
 
@@ -338,6 +340,7 @@ def exposure_features(
     *,
     previous_sources: DataFrame | None,
     params: ExposureConf,
+    by_id: bool = False,
 ) -> ExposureOutputs:
     """Exposure and targeting features of the window's numbers and accounts, and the sources' exploitation.
 
@@ -346,6 +349,10 @@ def exposure_features(
     day count); the snapshots are the as-of day's. A party with no exposure
     has 0 for its counts and null for ``days_since_exposed``; a party with no
     contacts of a kind has nulls for that kind's targeting features.
+
+    ``by_id``: ``phones`` and ``accounts`` keyed by vertex ``id`` instead, one row per party with an
+    exposure or contacts (in the snapshots or not): a party without a row has 0 for the counts of
+    :data:`COUNT_FEATURES` and nulls elsewhere (the caller joins and fills them).
     """
     as_of = window.as_of
     members = memberships(exposures_df, subscribers_df, as_of=as_of).cache()
@@ -374,7 +381,7 @@ def exposure_features(
     sms_part = _targeting(sms_edges, members, _population_shares(members, sms_population), weights, prior, "sms")
 
     phone_rows = own.unionByName(calls_part, allowMissingColumns=True).unionByName(sms_part, allowMissingColumns=True)
-    phones = _per_token(phone_rows, subscribers_df.select("msisdn"), G.NUMBER, PHONE_EXPOSURE_FEATURES)
+    phones = _merged(phone_rows, PHONE_EXPOSURE_FEATURES)
 
     account_members = _account_memberships(members, exposures_df, accounts_df, as_of=as_of).cache()
     holder = account_members.groupBy(ID).agg(
@@ -387,18 +394,21 @@ def exposure_features(
     payers_part = _targeting(
         payer_edges, account_members, _population_shares(account_members, accounts_population), weights, prior, "payers"
     )
-    accounts = _per_token(
-        holder.unionByName(payers_part, allowMissingColumns=True),
-        accounts_df.select("account_id"),
-        G.ACCOUNT,
-        ACCOUNT_EXPOSURE_FEATURES,
-    )
+    accounts = _merged(holder.unionByName(payers_part, allowMissingColumns=True), ACCOUNT_EXPOSURE_FEATURES)
+    if not by_id:
+        phones = _per_token(phones, subscribers_df.select("msisdn"), G.NUMBER)
+        accounts = _per_token(accounts, accounts_df.select("account_id"), G.ACCOUNT)
     return ExposureOutputs(phones=phones, accounts=accounts, sources=sources, memberships=members)
 
 
-def _per_token(rows: DataFrame, tokens: DataFrame, kind: int, columns: tuple[str, ...]) -> DataFrame:
-    """One row per token of ``tokens`` (all of them): the parts' columns merged, counts 0 when absent."""
-    merged = rows.groupBy(ID).agg(*[F.max(c).alias(c) for c in columns])
+def _merged(rows: DataFrame, columns: tuple[str, ...]) -> DataFrame:
+    """The parts' ``columns`` merged: one row per ``id`` (each part holds at most one)."""
+    return rows.groupBy(ID).agg(*[F.max(c).alias(c) for c in columns])
+
+
+def _per_token(merged: DataFrame, tokens: DataFrame, kind: int) -> DataFrame:
+    """One row per token of ``tokens`` (all of them) with its ``merged`` row (by vertex id), counts 0 when absent."""
+    columns = [c for c in merged.columns if c != ID]
     token = F.col(tokens.columns[0])
     dictionary = tokens.where(token.isNotNull()).select(token.alias(ENTITY)).distinct()
     return (

@@ -36,9 +36,11 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from features import graphs as G
-from features.accounts import MoneyPairs, known_fraud_features
+from features.accounts import MoneyPairs, known_fraud_by_id
+from features.accounts import money_pairs as pair_graph_of
 from features.common import (
     ENTITY,
+    ID,
     JOIN_HUB_DEGREE,
     Hubs,
     join_with_hubs,
@@ -53,7 +55,6 @@ from fraudgraph.config import GraphConf
 LABELS = ("entity_type", "entity_id", "label", "reported_time")
 # Vertex kind -> (entity_type in labels, labels that make a seed).
 SEED_LABELS = {G.NUMBER: ("msisdn", ("fraud",)), G.ACCOUNT: ("account", ("mule", "fraud"))}
-ID = "id"
 SEED = "seed"
 
 # Both entity types: propagated risk and the strong-tie component.
@@ -139,17 +140,13 @@ def seeds_before(labels_df: DataFrame, *, as_of: dt.date) -> DataFrame:
     return parts[0].unionByName(parts[1]).distinct()
 
 
-def account_seeds_before(labels_df: DataFrame, *, as_of: dt.date) -> DataFrame:
-    """The accounts among :func:`seeds_before`'s seeds, as ``entity_token`` (one row each)."""
-    require_columns(labels_df, LABELS, "account_seeds_before labels")
-    return _seed_labels(labels_df, G.ACCOUNT, as_of).select(F.col("entity_id").alias(ENTITY)).distinct()
-
-
 def _to_tokens(rows: DataFrame, tokens: DataFrame, kind: int) -> DataFrame:
     """``rows`` (keyed by vertex ``id``) of the tokens in the one-column frame ``tokens``, keyed by ``entity_token``."""
     token = F.col(tokens.columns[0])
     dictionary = tokens.where(token.isNotNull()).select(token.alias(ENTITY)).distinct()
-    return dictionary.withColumn(ID, G.vertex(kind, ENTITY)).join(rows, on=ID, how="inner").drop(ID)
+    return dictionary.withColumn(ID, G.vertex(kind, ENTITY)).join(rows, on=ID, how="inner").select(
+        ENTITY, *[c for c in rows.columns if c != ID]
+    )
 
 
 def _with_seed(df: DataFrame, seeds: DataFrame, on: str, name: str) -> DataFrame:
@@ -465,9 +462,7 @@ def _known_mule_counterparties(money: DataFrame, seeds: DataFrame) -> DataFrame:
     )
 
 
-def _known_fraud_money(
-    transactions_df: DataFrame, account_seeds: DataFrame, pairs: MoneyPairs | None
-) -> DataFrame:
+def _known_fraud_money(transactions_df: DataFrame, seeds: DataFrame, pairs: MoneyPairs | None) -> DataFrame:
     """``known_fraud_share`` and ``known_fraud_triangles`` per account vertex (``id``).
 
     Their money neighbours are the account features' (pairs with a non-ATM
@@ -475,8 +470,9 @@ def _known_fraud_money(
     already counts the seeded neighbours (ATM-only pairs included, which have
     no labelled end in practice).
     """
-    return known_fraud_features(transactions_df, account_seeds, pairs=pairs).select(
-        G.vertex(G.ACCOUNT, ENTITY).alias(ID), "known_fraud_share", "known_fraud_triangles"
+    pairs = pair_graph_of(transactions_df) if pairs is None else pairs
+    return known_fraud_by_id(pairs, seeds.where(G.is_kind(ID, G.ACCOUNT))).select(
+        ID, "known_fraud_share", "known_fraud_triangles"
     )
 
 
@@ -497,11 +493,21 @@ def network_features(
     Calls and SMS outside the ``window_days`` days ending ``as_of`` are
     ignored; the transactions must already hold only the window; the
     snapshots are those of the window's last day; ``labels_df`` may hold any
-    labels, only those reported on a day before ``as_of`` are used. See
-    :func:`network_features_of` for the output.
+    labels, only those reported on a day before ``as_of`` are used.
+
+    Output: ``phones`` (``entity_token`` then :data:`PHONE_NETWORK_FEATURES`)
+    and ``accounts`` (``entity_token`` then :data:`ACCOUNT_NETWORK_FEATURES`),
+    one row per number of the subscriber snapshot and account of the
+    accounts snapshot that is a vertex of the joint graph (the entities the
+    base features describe; other numbers and accounts are neighbours, never
+    rows). The values: :func:`network_features_of`.
     """
     window = event_window(calls_df, sms_df, as_of=as_of, window_days=window_days)
-    return network_features_of(window, transactions_df, subscribers_df, accounts_df, labels_df, params=params)
+    by_id = network_features_of(window, transactions_df, subscribers_df, accounts_df, labels_df, params=params)
+    return NetworkFeatures(
+        phones=_to_tokens(by_id.phones, subscribers_df.select("msisdn"), G.NUMBER),
+        accounts=_to_tokens(by_id.accounts, accounts_df.select("account_id"), G.ACCOUNT),
+    )
 
 
 def network_features_of(
@@ -519,14 +525,15 @@ def network_features_of(
     ``money_pairs``: the window's pair graph of the account features (:func:`features.accounts.money_pairs`),
     when the caller shares it; the known-fraud triangles are then not listed a second time.
 
-    Output: ``phones`` (``entity_token`` then :data:`PHONE_NETWORK_FEATURES`)
-    and ``accounts`` (``entity_token`` then :data:`ACCOUNT_NETWORK_FEATURES`),
-    one row per number of the subscriber snapshot and account of the
-    accounts snapshot that is a vertex of the joint graph (the entities the
-    base features describe; other numbers and accounts are neighbours, never
-    rows). An entity with no edge of a kind has 0 for its counts, 1 for its
-    component size (it is alone), and null for ratios whose denominator is 0.
-    The seeded features never read the entity's own label (its own seed flag).
+    Output, keyed by vertex id (:func:`features.graphs.vertex`): ``phones``
+    (``id`` then :data:`PHONE_NETWORK_FEATURES`) and ``accounts`` (``id``
+    then :data:`ACCOUNT_NETWORK_FEATURES`), one row per number and account
+    vertex of the joint graph, in the snapshots or not: join the entities you
+    describe by their vertex id (a number or account outside the snapshots is
+    a neighbour, never a row of the features). An entity with no edge of a
+    kind has 0 for its counts, 1 for its component size (it is alone), and
+    null for ratios whose denominator is 0. The seeded features never read
+    the entity's own label (its own seed flag).
     """
     as_of = window.as_of
     seeds = seeds_before(labels_df, as_of=as_of).cache()
@@ -553,7 +560,7 @@ def network_features_of(
         events, bridges, window.numbers, money, accounts_df, seeds, as_of=as_of, params=params
     )
 
-    def assemble(kind: int, tokens: DataFrame, parts: list[DataFrame], columns: tuple[str, ...]) -> DataFrame:
+    def assemble(kind: int, parts: list[DataFrame], columns: tuple[str, ...]) -> DataFrame:
         # Each part holds at most one row per vertex: one union and one aggregation
         # instead of a chain of joins (one shuffle, not one per part). The
         # propagated risk has a row for every vertex of the joint graph.
@@ -563,21 +570,19 @@ def network_features_of(
         out = rows.groupBy(ID).agg(*[F.max(c).alias(c) for c in columns])
         components_zero = [c for c in columns if c.startswith("component_") and c not in _COMPONENT_ONE]
         out = out.fillna(0, subset=[c for c in columns if c in COUNT_FEATURES] + components_zero)
-        return _to_tokens(out.fillna(1, subset=list(_COMPONENT_ONE)), tokens, kind).select(ENTITY, *columns)
+        return out.fillna(1, subset=list(_COMPONENT_ONE)).select(ID, *columns)
 
     phones = assemble(
         G.NUMBER,
-        subscribers_df.select("msisdn"),
         [phone_identity, *_contact_features(window, seeds, params), components, bridge_phones],
         PHONE_NETWORK_FEATURES,
     )
     accounts = assemble(
         G.ACCOUNT,
-        accounts_df.select("account_id"),
         [
             account_identity,
             _known_mule_counterparties(money, seeds),
-            _known_fraud_money(transactions_df, account_seeds_before(labels_df, as_of=as_of), money_pairs),
+            _known_fraud_money(transactions_df, seeds, money_pairs),
             components,
             bridge_accounts,
         ],

@@ -152,8 +152,11 @@ def _sms_features(sms_edges: DataFrame) -> DataFrame:
     )
 
 
-def phone_features_of(window: EventWindow, subscribers_df: DataFrame) -> DataFrame:
-    """:func:`phone_features` from an :class:`~features.window.EventWindow` already keyed."""
+def phone_features_of(window: EventWindow, subscribers_df: DataFrame, *, with_id: bool = False) -> DataFrame:
+    """:func:`phone_features` from an :class:`~features.window.EventWindow` already keyed.
+
+    ``with_id``: the number's vertex ``id`` first (to join other parts by it).
+    """
     require_columns(subscribers_df, SUBSCRIBER_COLUMNS, "phone_features subscribers")
     subscribers = subscribers_df.where(F.col("msisdn").isNotNull()).dropDuplicates(["msisdn"]).select(
         F.col("msisdn").alias(ENTITY),
@@ -169,7 +172,7 @@ def phone_features_of(window: EventWindow, subscribers_df: DataFrame) -> DataFra
     # merged key). A subscriber is active when a part has its row; each part's first count is never null.
     rows = reduce(lambda df, part: df.join(part, on=ID, how="left"), parts, subscribers)
     active = F.col("out_calls").isNotNull() | F.col("imeis").isNotNull() | F.col("sms_out").isNotNull()
-    return rows.where(active).fillna(0, subset=list(_COUNTS)).select(ENTITY, *PHONE_FEATURES)
+    return rows.where(active).fillna(0, subset=list(_COUNTS)).select(*([ID] if with_id else []), ENTITY, *PHONE_FEATURES)
 
 
 def phone_features(

@@ -10,8 +10,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features.accounts import ACCOUNT_FEATURES, account_features, money_pairs, window_transactions
-from features.common import ENTITY
+from features.common import ENTITY, ID
 from features.exposure import ACCOUNT_EXPOSURE_FEATURES, PHONE_EXPOSURE_FEATURES, exposure_features
+from features.exposure import COUNT_FEATURES as EXPOSURE_COUNTS
 from features.network import ACCOUNT_NETWORK_FEATURES, PHONE_NETWORK_FEATURES, network_features_of
 from features.phones import PHONE_FEATURES, phone_features_of
 from features.window import event_window
@@ -48,11 +49,20 @@ def labels_before(spark: SparkSession, lake: Lake, day: dt.date) -> DataFrame:
         return spark.createDataFrame([], C.spark_schema(C.FEEDS["labels"]))
 
 
-def _with_network(base: DataFrame, columns: tuple[str, ...], *parts: DataFrame) -> DataFrame:
-    """Base features of the scored entities with their network and exposure features (an entity has each)."""
-    for part in parts:
-        base = base.join(part, on=ENTITY, how="left")
-    return base.select(ENTITY, *columns)
+def _with_network(base: DataFrame, columns: tuple[str, ...], network: DataFrame, exposure: DataFrame) -> DataFrame:
+    """Base features of the scored entities with their network and exposure features.
+
+    All three are keyed by vertex ``id``: the joins shuffle longs, not tokens, and the token comes with the
+    base. An entity without an exposure row has 0 exposure counts (null ratios); without a network row
+    (no vertex of the joint graph), nulls.
+    """
+    exposure_counts = [c for c in exposure.columns if c in EXPOSURE_COUNTS]
+    return (
+        base.join(network, on=ID, how="left")
+        .join(exposure, on=ID, how="left")
+        .fillna(0, subset=exposure_counts)
+        .select(ENTITY, *columns)
+    )
 
 
 def _read_or_empty(spark: SparkSession, read, feed: C.Feed) -> DataFrame:
@@ -118,20 +128,24 @@ def _write_window(
     # The window's pair graph of transfers, for the account features and the known-fraud ones alike: its
     # triangles are listed once.
     pairs = money_pairs(window_transactions(transactions, as_of=day, window_days=length))
+    # Keyed by vertex id, as the base features below: the tokens come with the base rows.
     network = network_features_of(window, transactions, subscribers, accounts, labels, params=graph,
                                   money_pairs=pairs)
     exposure_out = exposure_features(
         window, transactions, exposures_until(spark, lake, day), sources_on(spark, lake, day), subscribers,
-        accounts, labels, previous_sources=previous_sources(spark, lake, day), params=exposure,
+        accounts, labels, previous_sources=previous_sources(spark, lake, day), params=exposure, by_id=True,
     )
     # The sources' exploitation of the day: the feedback loop's state, and the analysts' page's input.
     write_partitions(exposure_out.sources.withColumn(DT, F.lit(day.isoformat())), lake.exposure_sources)
     built = {
         C.MSISDN: _with_network(
-            phone_features_of(window, subscribers), FEATURE_SETS[C.MSISDN], network.phones, exposure_out.phones
+            phone_features_of(window, subscribers, with_id=True),
+            FEATURE_SETS[C.MSISDN],
+            network.phones,
+            exposure_out.phones,
         ),
         C.ACCOUNT: _with_network(
-            account_features(transactions, accounts, as_of=day, window_days=length, pairs=pairs),
+            account_features(transactions, accounts, as_of=day, window_days=length, pairs=pairs, with_id=True),
             FEATURE_SETS[C.ACCOUNT],
             network.accounts,
             exposure_out.accounts,

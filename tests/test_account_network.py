@@ -20,7 +20,7 @@ import statistics
 import pytest
 
 from features.accounts import ACCOUNT_FEATURES, account_features
-from features.common import ENTITY, Hubs, MissingColumns, join_with_hubs, without_hubs
+from features.common import ENTITY, ID, Hubs, MissingColumns, join_with_hubs, without_hubs
 
 AS_OF = dt.date(2026, 5, 3)
 T = dt.datetime
@@ -483,10 +483,11 @@ def test_the_triangles_are_listed_once_and_counted_as_networkx_does(spark):
 
     graph = nx.gnm_random_graph(40, 120, seed=3)
     links = [(f"n{a}", f"n{b}") for a, b in graph.edges()]
-    neighbours = spark.createDataFrame(links + [(b, a) for a, b in links], f"{ENTITY} string, peer string")
+    # Any key type: the pair graph keys its nodes by vertex ids (longs); strings here.
+    neighbours = spark.createDataFrame(links + [(b, a) for a, b in links], f"{ID} string, peer string")
     degree = _degrees(neighbours)
     found = _triangles(degree, _closed_triangles(neighbours, degree, Hubs(())))
     plan = found._jdf.queryExecution().executedPlan().toString()
     assert plan.count("LeftSemi") == 1, plan
-    counted = {row[ENTITY]: row["triangles"] for row in found.collect()}
+    counted = {row[ID]: row["triangles"] for row in found.collect()}
     assert counted == {f"n{node}": n for node, n in nx.triangles(graph).items() if graph.degree(node)}

@@ -98,6 +98,9 @@ def world(spark):
     frames = {
         "calls": calls, "sms": sms, "subscribers": subscribers,
         "labels_after": spark.createDataFrame(ring_g + ring_r + late, LABEL),
+        "labels_before": spark.createDataFrame(ring_g + late, LABEL),
+        "window": window, "transactions": transactions, "exposures": exposures, "sources": sources,
+        "accounts": accounts,
     }
     return {"before": run(ring_g + late), "after": run(ring_g + ring_r + late), "frames": frames}
 
@@ -110,6 +113,36 @@ def test_outputs_follow_their_column_contracts(world):
     assert set(sources) == {"S1", "S2", "S3"}
     assert len(phones) == 7 + 20  # every subscriber number
     assert set(accounts) == {"A-V1", "A-W1", "M"}
+
+
+def test_the_feature_job_joins_them_by_vertex_id_with_the_same_values(spark, world):
+    """The feature job takes the features keyed by vertex id (``by_id``) and joins them to its base rows by id
+    (``jobs.features._with_network``, no dictionary of tokens): the same values as by token, the counts 0 for
+    a party with no row of its own."""
+    from features import graphs as G
+    from features.common import ENTITY, ID
+    from jobs.features import _with_network
+
+    _, phones, accounts, _ = world["before"]
+    f = world["frames"]
+    by_id = exposure_features(
+        f["window"], f["transactions"], f["exposures"], f["sources"], f["subscribers"], f["accounts"],
+        f["labels_before"], previous_sources=None, params=PARAMS, by_id=True,
+    )
+    no_network = spark.createDataFrame([], f"{ID} long")
+    for kind, tokens, part, expected, columns in (
+        (G.NUMBER, f["subscribers"].select("msisdn"), by_id.phones, phones, PHONE_EXPOSURE_FEATURES),
+        (G.ACCOUNT, f["accounts"].select("account_id"), by_id.accounts, accounts, ACCOUNT_EXPOSURE_FEATURES),
+    ):
+        assert part.columns == [ID, *columns]
+        token = tokens.columns[0]
+        base = tokens.select(G.vertex(kind, token).alias(ID), F.col(token).alias(ENTITY))
+        joined = {r[ENTITY]: r.asDict() for r in _with_network(base, columns, no_network, part).collect()}
+        assert joined.keys() == expected.keys()
+        for party, values in expected.items():
+            assert [joined[party][c] for c in columns] == pytest.approx([values[c] for c in columns]), party
+    # Parties without a row of their own (callees with no exposure): their zeros come from the join's fill.
+    assert by_id.phones.count() < len(phones)
 
 
 def test_exposure_counts_sources_fields_and_recency(world):
