@@ -198,23 +198,33 @@ def _targeting(
     """Per ``src``: ``<prefix>_exposed_share``, ``<prefix>_max_source_lift``, ``<prefix>_exploited_score``.
 
     A source absent among a party's contacts has the lift ``a / (n + a)``
-    (below 1); the maximum never falls under it.
+    (below 1); the maximum never falls under it. The edges are joined once
+    with one row per exposed ``dst`` (its sources and its most exploited
+    one's score): the per-party counts and the per-source hits both group
+    that join, and ``n`` is counted once.
     """
-    exposed = members.groupBy(F.col(ID).alias(G.DST)).agg(F.lit(1).alias("exposed"))
-    weight = members.join(F.broadcast(weights), on=SOURCE).groupBy(F.col(ID).alias(G.DST)).agg(
-        F.max("exploitation").alias("weight")
+    exposed = (
+        members.join(F.broadcast(weights), on=SOURCE, how="left")
+        .groupBy(F.col(ID).alias(G.DST))
+        .agg(F.collect_set(SOURCE).alias("sources"), F.max("exploitation").alias("weight"))
     )
-    per_src = (
-        edges.join(exposed, on=G.DST, how="left")
-        .join(weight, on=G.DST, how="left")
+    contacts = edges.join(exposed, on=G.DST, how="left")
+    per_src = contacts.groupBy(G.SRC).agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count("sources").alias("exposed"),
+        F.avg(F.coalesce("weight", F.lit(0.0))).alias("weight"),
+    )
+    hits = (
+        contacts.select(G.SRC, F.explode("sources").alias(SOURCE))
+        .groupBy(G.SRC, SOURCE)
+        .agg(F.count(F.lit(1)).alias("hits"))
+    )
+    best = (
+        hits.join(per_src.select(G.SRC, "n"), on=G.SRC)
+        .join(F.broadcast(shares), on=SOURCE)  # one row per leak source: a handful
         .groupBy(G.SRC)
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(F.coalesce("exposed", F.lit(0))).alias("exposed"),
-            F.avg(F.coalesce("weight", F.lit(0.0))).alias("weight"),
-        )
+        .agg(F.max(_shrunk_lift(F.col("hits"), F.col("n"), F.col("share"), prior)).alias("best"))
     )
-    best = _group_lifts(edges, members, shares, prior).groupBy(G.SRC).agg(F.max("lift").alias("best"))
     return per_src.join(best, on=G.SRC, how="left").select(
         F.col(G.SRC).alias(ID),
         safe_ratio(F.col("exposed"), F.col("n")).alias(f"{prefix}_exposed_share"),
