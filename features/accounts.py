@@ -3,7 +3,9 @@
 Input tables are the lake's clean feeds (tokens): transactions
 ``src_account, dst_account, amount, txn_time, channel`` and the accounts
 snapshot ``account_id, holder_id_number, bound_msisdn, open_date,
-account_type`` for the window's last day.
+account_type`` for the window's last day. Inside, every table is keyed by
+the accounts' vertex ids (:func:`features.graphs.vertex`, longs), not by
+their tokens; the rows get their token back from the snapshot at the end.
 
 How the transaction table is read, so that no step costs more than the
 table's size times a small bound:
@@ -645,7 +647,7 @@ def _closed_triangles(neighbours_df: DataFrame, degree_df: DataFrame, hubs: Hubs
     """Every undirected triangle of the neighbour graph exactly once: ``u, v, w`` (its three nodes).
 
     Each undirected edge is oriented from the lower to the higher (degree,
-    token) end, so a triangle is listed exactly once as two edges leaving its
+    vertex id) end, so a triangle is listed exactly once as two edges leaving its
     lowest node ``u`` plus a closing edge ``v - w`` (``v < w``), and no node
     expands more than about sqrt(edges) wedges (the usual bound of
     degree-ordered triangle listing).

@@ -6,6 +6,7 @@ comments); none is computed by the code under test.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -326,13 +327,16 @@ def test_the_contact_features_match_networkx_on_a_random_call_graph_with_a_hub(s
     spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # joins as on large tables
     try:
         window = event_window(calls, no_sms, as_of=AS_OF, window_days=2)
-        per_number, _, overlaps = _contact_features(window, spark.createDataFrame([], "id long"), PARAMS)
+        params = dataclasses.replace(PARAMS, co_target_min_overlap=2)  # some pairs reach it, some do not
+        per_number, _, overlaps = _contact_features(window, spark.createDataFrame([], "id long"), params)
         names = spark.createDataFrame([(f"N{n}",) for n in calls_graph], "token string").select(
             "token", G.vertex(G.NUMBER, "token").alias("id")
         )
         degrees = {r["token"]: r.asDict() for r in per_number.join(names, on="id").collect()}
         sums = {r["token"]: r.asDict() for r in window.numbers.join(names, on="id").collect()}
-        overlap = {r["token"]: r["co_target_max_overlap"] for r in overlaps.join(names, on="id").collect()}
+        overlap_rows = overlaps.join(names, on="id").collect()
+        overlap = {r["token"]: r["co_target_max_overlap"] for r in overlap_rows}
+        co_callers = {r["token"]: r["co_target_callers"] for r in overlap_rows}
     finally:
         spark.conf.set("spark.sql.autoBroadcastJoinThreshold", previous)
     undirected = calls_graph.to_undirected()
@@ -349,16 +353,20 @@ def test_the_contact_features_match_networkx_on_a_random_call_graph_with_a_hub(s
         assert degrees[token]["contact_max_degree"] == max(peers), token
         assert degrees[token]["contact_mean_degree"] == pytest.approx(sum(peers) / len(peers), abs=1e-12), token
     # Co-targeting among high-volume callers (2+ distinct callees) of callees with 2..50 such callers.
-    hv = {n for n in calls_graph if calls_graph.out_degree(n) >= PARAMS.high_volume_contacts}
+    hv = {n for n in calls_graph if calls_graph.out_degree(n) >= params.high_volume_contacts}
     shared = {}
     for callee in calls_graph:
         callers = sorted(hv & set(calls_graph.predecessors(callee)))
-        if 2 <= len(callers) <= PARAMS.co_target_max_callers:
+        if 2 <= len(callers) <= params.co_target_max_callers:
             for i, a in enumerate(callers):
                 for b in callers[i + 1 :]:
                     shared[a, b] = shared.get((a, b), 0) + 1
-    expected = {}
+    expected, expected_callers = {}, {}
     for (a, b), k in shared.items():
         for n in (a, b):
             expected[f"N{n}"] = max(expected.get(f"N{n}", 0), k)
+            expected_callers[f"N{n}"] = expected_callers.get(f"N{n}", 0) + (k >= params.co_target_min_overlap)
     assert overlap == expected
+    # The other half of the same aggregation: the callers sharing enough callees with each one.
+    assert co_callers == expected_callers
+    assert any(expected_callers.values()) and not all(expected_callers.values())
