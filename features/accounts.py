@@ -947,14 +947,8 @@ def known_fraud_features(
     if pairs is None:
         pairs = money_pairs(transactions_df)
     seeds = seeds_df.select(G.vertex(G.ACCOUNT, ENTITY).alias(ID)).where(F.col(ID).isNotNull())
-    tokens = (
-        transactions_df.select(F.col("src_account").alias(ENTITY))
-        .union(transactions_df.select(F.col("dst_account").alias(ENTITY)))
-        .where(F.col(ENTITY).isNotNull())
-        .distinct()
-        .withColumn(ID, G.vertex(G.ACCOUNT, ENTITY))
-    )
-    return tokens.join(known_fraud_by_id(pairs, seeds), on=ID).select(ENTITY, *KNOWN_FRAUD_FEATURES)
+    tokens = transactions_df.select("src_account").union(transactions_df.select("dst_account"))
+    return G.by_token(known_fraud_by_id(pairs, seeds), tokens, G.ACCOUNT)
 
 
 def known_fraud_by_id(pairs: MoneyPairs, seeds_df: DataFrame) -> DataFrame:

@@ -419,11 +419,8 @@ def _merged(rows: DataFrame, columns: tuple[str, ...]) -> DataFrame:
 def _per_token(merged: DataFrame, tokens: DataFrame, kind: int) -> DataFrame:
     """One row per token of ``tokens`` (all of them) with its ``merged`` row (by vertex id), counts 0 when absent."""
     columns = [c for c in merged.columns if c != ID]
-    token = F.col(tokens.columns[0])
-    dictionary = tokens.where(token.isNotNull()).select(token.alias(ENTITY)).distinct()
     return (
-        dictionary.withColumn(ID, G.vertex(kind, ENTITY))
-        .join(merged, on=ID, how="left")
+        G.by_token(merged, tokens, kind, how="left")
         .fillna(0, subset=[c for c in columns if c in COUNT_FEATURES])
         .select(ENTITY, *columns)
     )

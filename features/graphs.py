@@ -34,7 +34,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from features.common import require_columns
+from features.common import ENTITY, ID, require_columns
 
 SRC = "src"
 DST = "dst"
@@ -75,6 +75,17 @@ def vertex(kind: int, token: Column | str) -> Column:
     token = F.col(token) if isinstance(token, str) else token
     hashed = F.xxhash64(token).bitwiseAND(F.lit(_HASH_BITS)).bitwiseOR(F.lit(_kind_bits(kind)))
     return F.when(token.isNotNull(), hashed)
+
+
+def by_token(rows: DataFrame, tokens: DataFrame, kind: int, *, how: str = "inner") -> DataFrame:
+    """``rows`` keyed by vertex ``id``, keyed by ``entity_token`` instead: the tokens of ``kind`` in the
+    one-column frame ``tokens`` (nulls and repeats ignored) joined to their rows by vertex id, ``how``
+    ``"inner"`` (tokens with a row) or ``"left"`` (every token, nulls where it has none)."""
+    token = F.col(tokens.columns[0])
+    dictionary = tokens.where(token.isNotNull()).select(token.alias(ENTITY)).distinct()
+    return dictionary.withColumn(ID, vertex(kind, ENTITY)).join(rows, on=ID, how=how).select(
+        ENTITY, *[c for c in rows.columns if c != ID]
+    )
 
 
 def kind_of(vertex_id: Column | str) -> Column:

@@ -39,7 +39,6 @@ from features import graphs as G
 from features.accounts import MoneyPairs, known_fraud_by_id
 from features.accounts import money_pairs as pair_graph_of
 from features.common import (
-    ENTITY,
     ID,
     JOIN_HUB_DEGREE,
     Hubs,
@@ -138,15 +137,6 @@ def seeds_before(labels_df: DataFrame, *, as_of: dt.date) -> DataFrame:
         _seed_labels(labels_df, kind, as_of).select(G.vertex(kind, "entity_id").alias(ID)) for kind in SEED_LABELS
     ]
     return parts[0].unionByName(parts[1]).distinct()
-
-
-def _to_tokens(rows: DataFrame, tokens: DataFrame, kind: int) -> DataFrame:
-    """``rows`` (keyed by vertex ``id``) of the tokens in the one-column frame ``tokens``, keyed by ``entity_token``."""
-    token = F.col(tokens.columns[0])
-    dictionary = tokens.where(token.isNotNull()).select(token.alias(ENTITY)).distinct()
-    return dictionary.withColumn(ID, G.vertex(kind, ENTITY)).join(rows, on=ID, how="inner").select(
-        ENTITY, *[c for c in rows.columns if c != ID]
-    )
 
 
 def _with_seed(df: DataFrame, seeds: DataFrame, on: str, name: str) -> DataFrame:
@@ -505,8 +495,8 @@ def network_features(
     window = event_window(calls_df, sms_df, as_of=as_of, window_days=window_days)
     by_id = network_features_of(window, transactions_df, subscribers_df, accounts_df, labels_df, params=params)
     return NetworkFeatures(
-        phones=_to_tokens(by_id.phones, subscribers_df.select("msisdn"), G.NUMBER),
-        accounts=_to_tokens(by_id.accounts, accounts_df.select("account_id"), G.ACCOUNT),
+        phones=G.by_token(by_id.phones, subscribers_df.select("msisdn"), G.NUMBER),
+        accounts=G.by_token(by_id.accounts, accounts_df.select("account_id"), G.ACCOUNT),
     )
 
 

@@ -172,7 +172,8 @@ def phone_features_of(window: EventWindow, subscribers_df: DataFrame, *, with_id
     # merged key). A subscriber is active when a part has its row; each part's first count is never null.
     rows = reduce(lambda df, part: df.join(part, on=ID, how="left"), parts, subscribers)
     active = F.col("out_calls").isNotNull() | F.col("imeis").isNotNull() | F.col("sms_out").isNotNull()
-    return rows.where(active).fillna(0, subset=list(_COUNTS)).select(*([ID] if with_id else []), ENTITY, *PHONE_FEATURES)
+    key = [ID, ENTITY] if with_id else [ENTITY]
+    return rows.where(active).fillna(0, subset=list(_COUNTS)).select(*key, *PHONE_FEATURES)
 
 
 def phone_features(
