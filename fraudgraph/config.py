@@ -52,6 +52,12 @@ class IngestConf:
     max_bad_share: float
     # Great Expectations suites: a YAML file, relative to the project root unless absolute.
     quality_suites: str
+    # Feeds ingested at the same time (threads of the driver sharing the Spark application); 1: one by one.
+    parallel_feeds: int = 2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parallel_feeds, int) or isinstance(self.parallel_feeds, bool) or self.parallel_feeds < 1:
+            raise FraudError(f"config: ingest.parallel_feeds must be a whole number of 1 or more, not {self.parallel_feeds!r}")
 
 
 SEVERITIES = ("blocking", "warning")

@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import statistics
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,11 @@ def _expectation(conf: ExpectationConf, params: dict[str, Any]):
     return cls(**kwargs)
 
 
+# One suite at a time: the ingest validates feeds from several threads (jobs.ingest), and the process's one
+# Great Expectations context, its data sources and its validations are not made to be shared between threads.
+_SUITE_LOCK = threading.Lock()
+
+
 @functools.cache
 def _context():
     """One ephemeral context per process: building one costs more than a small suite's run."""
@@ -143,23 +149,12 @@ def run_suite(view_df: DataFrame, feed: str, suite: SuiteConf, *, params: dict[s
     Two passes: every expectation's counts first, with no examples (Great Expectations then asks Spark for none:
     a query with ``limit(0)`` runs no job), then examples only for the expectations that found unexpected rows.
     The results are those of one pass asking every expectation for examples, without a Spark job per expectation
-    that found nothing (on a cluster, each job is a round of tasks over the network)."""
+    that found nothing (on a cluster, each job is a round of tasks over the network). Safe to call from several
+    threads: the suites run one at a time."""
     if not suite.expectations:
         return []
-    context = _context()
-    batch = (
-        context.data_sources.add_spark(name=f"{feed}-{uuid.uuid4().hex[:8]}")
-        .add_dataframe_asset(name=feed)
-        .add_batch_definition_whole_dataframe("run")
-        .get_batch(batch_parameters={"dataframe": view_df})
-    )
-    found = _validate(batch, feed, suite.expectations, params, {"result_format": "BASIC", "partial_unexpected_count": 0})
-    again = [i for i, result in enumerate(found) if result.get("unexpected_count") != 0]
-    if again:
-        summary = {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
-        for i, result in zip(again, _validate(batch, feed, [suite.expectations[i] for i in again], params, summary),
-                             strict=True):
-            found[i] = result
+    with _SUITE_LOCK:
+        found = _run_suite(view_df, feed, suite, params)
     return [
         ExpectationResult(
             feed=feed,
@@ -175,6 +170,24 @@ def run_suite(view_df: DataFrame, feed: str, suite: SuiteConf, *, params: dict[s
         )
         for conf, result in zip(suite.expectations, found, strict=True)
     ]
+
+
+def _run_suite(view_df: DataFrame, feed: str, suite: SuiteConf, params: dict[str, Any]) -> list[dict[str, Any]]:
+    context = _context()
+    batch = (
+        context.data_sources.add_spark(name=f"{feed}-{uuid.uuid4().hex[:8]}")
+        .add_dataframe_asset(name=feed)
+        .add_batch_definition_whole_dataframe("run")
+        .get_batch(batch_parameters={"dataframe": view_df})
+    )
+    found = _validate(batch, feed, suite.expectations, params, {"result_format": "BASIC", "partial_unexpected_count": 0})
+    again = [i for i, result in enumerate(found) if result.get("unexpected_count") != 0]
+    if again:
+        summary = {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+        for i, result in zip(again, _validate(batch, feed, [suite.expectations[i] for i in again], params, summary),
+                             strict=True):
+            found[i] = result
+    return found
 
 
 def _validate(batch, feed: str, expectations: Sequence[ExpectationConf], params: dict[str, Any],

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from pyspark.sql import DataFrame, SparkSession
@@ -76,6 +77,9 @@ def _ingest_feed(
         counts = {(r[DT], r[REASON]): r["n"] for r in rows_df.groupBy(DT, REASON).agg(F.count(F.lit(1)).alias("n")).collect()}
     except Exception as exc:  # a file whose footer read fine but whose pages do not
         raise UnreadableInput(f"feed {feed.name}: cannot read its rows: {str(exc).strip().splitlines()[0][:300]}") from None
+    # The view is cached here, outside the suite: suites run one at a time (ingestion.quality.run_suite), and
+    # another feed's suite need not wait for this one's masks and reference joins.
+    view_df.count()
     validation_started = time.perf_counter()
     # A snapshot's suite looks at its latest copy only: a key is unique within a copy, not across days.
     suite_df = view_df.where(F.col(DT) == max(d.isoformat() for d in days)) if feed.kind == "snapshot" else view_df
@@ -203,19 +207,30 @@ def run_ingest(
     feeds: dict[str, dict] = {}
     expectations: list[dict] = []
     blocking: list[str] = []
-    for name, days in plan.items():
-        if not days or name not in selected:  # a reference snapshot only, when not selected
-            continue
-        summary, results, blocked = _ingest_feed(
+    todo = [(name, days) for name, days in plan.items() if days and name in selected]  # not a reference-only snapshot
+
+    def ingest(name: str, days: list[dt.date]) -> tuple[dict, list[ExpectationResult], list[str]]:
+        return _ingest_feed(
             cfg, quality, lake, C.FEEDS[name], raw_dfs[name], days,
             key=key, known_df=known.get(name), history=volumes.get(name, {}), erased=erased,
         )
-        feeds[name] = summary
-        expectations += [asdict(r) for r in results]
-        blocking += blocked
-        if not blocked:
-            lake.mark_ingested(C.FEEDS[name], days)
-            volumes.setdefault(name, {}).update(summary["rows_per_day"])
+
+    # Feeds side by side (ingest.parallel_feeds), each writing its own tables. What they share (the report, the
+    # volumes, the ingested days) is gathered here in the feeds' order, so the run's output is the same. A
+    # feed's error is raised in that order too, once the feeds already running have finished; no other starts.
+    pool = ThreadPoolExecutor(max_workers=cfg.ingest.parallel_feeds, thread_name_prefix="ingest")
+    try:
+        futures = [pool.submit(ingest, name, days) for name, days in todo]
+        for (name, days), future in zip(todo, futures, strict=True):
+            summary, results, blocked = future.result()
+            feeds[name] = summary
+            expectations += [asdict(r) for r in results]
+            blocking += blocked
+            if not blocked:
+                lake.mark_ingested(C.FEEDS[name], days)
+                volumes.setdefault(name, {}).update(summary["rows_per_day"])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     lake.table("quality").mkdir(parents=True, exist_ok=True)
     lake.table("quality", "volumes.json").write_text(json.dumps(volumes, indent=1, sort_keys=True) + "\n")
     report = {

@@ -27,6 +27,14 @@ def test_unknown_key_is_named(tmp_path):
         load_config(override)
 
 
+def test_a_feed_count_below_one_is_refused(tmp_path):
+    override = tmp_path / "conf.yaml"
+    override.write_text("ingest:\n  parallel_feeds: 0\n")
+    with pytest.raises(FraudError, match=r"^config: ingest.parallel_feeds must be a whole number of 1 or more, not 0$"):
+        load_config(override)
+    assert load_config().ingest.parallel_feeds == 2
+
+
 def test_config_is_frozen():
     cfg = load_config()
     with pytest.raises(AttributeError):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from fraudgraph import contract as C
 from fraudgraph.config import BASE_CONF, ExpectationConf, SuiteConf, load_config
 from fraudgraph.errors import FraudError, UnreadableInput
 from fraudgraph.lake import Lake, Raw, recover
@@ -108,6 +109,58 @@ def test_a_double_delivery_is_deduplicated_by_event_id_and_a_rerun_gives_the_sam
     before = {t: rows_of(spark, lake / t) for t in ("clean/calls", "quarantine/calls", "clean/subscribers")}
     ingest(spark, cfg, raw, lake, DAY[0], DAY[0])
     assert {t: rows_of(spark, lake / t) for t in before} == before
+
+
+def test_feeds_ingested_side_by_side_give_the_lake_and_the_report_of_one_after_another(spark, cfg, tmp_path):
+    """``ingest.parallel_feeds``: the same clean and quarantined rows, the same report in the same order."""
+    feeds = (*CALLS, "sms", "accounts", "transactions")
+    rows = mini_rows(2, feeds=feeds)
+    rows["calls"][DAY[1]] += [("c-bad", rows["calls"][DAY[1]][0][1], None, *rows["calls"][DAY[1]][0][3:])]
+    rows["calls"][DAY[1]] += rows["calls"][DAY[1]][:2]  # a double delivery
+    rows["sms"][DAY[0]] += [("s-late", rows["sms"][DAY[0]][0][1], None, dt.datetime.combine(DAY[1], dt.time(1)), False)]
+    write_feeds(spark, raw := tmp_path / "raw", rows)
+    lakes, reports, errors = {}, {}, {}
+    for parallel in (1, 4):
+        lakes[parallel] = tmp_path / f"lake{parallel}"
+        with pytest.raises(QualityGateFailed) as err:  # the SMS feed's one bad row of 7 blocks it, not the others
+            ingest(spark, dataclasses.replace(cfg, ingest=dataclasses.replace(cfg.ingest, parallel_feeds=parallel)),
+                   raw, lakes[parallel], DAY[0], DAY[1])
+        errors[parallel] = str(err.value).replace(str(lakes[parallel]), "LAKE")
+        text = (lakes[parallel] / "quality" / f"ingest_{DAY[0]}_{DAY[1]}.json").read_text()
+        report = json.loads(text.replace(str(lakes[parallel]), "LAKE"))
+        for summary in report["feeds"].values():
+            del summary["seconds"], summary["seconds_suite"]
+        reports[parallel] = {k: v for k, v in report.items() if k not in ("run_id", "generated_at", "lake")}
+    assert errors[4] == errors[1] and errors[1].startswith("feed sms: 1 of 7 rows broke row rules")
+    assert list(reports[4]["feeds"]) == list(feeds) and reports[4] == reports[1]
+    assert reports[1]["feeds"]["calls"]["quarantine_reasons"] == {"duplicate_delivery": 2, "null_callee": 1}
+    assert [f for f, summary in reports[1]["feeds"].items() if summary["status"] == "blocked"] == ["sms"]
+    def rows(lake: Path, table: str) -> list[tuple]:
+        return rows_of(spark, lake / table) if any((lake / table).rglob("*.parquet")) else []
+
+    for table in [f"{kind}/{feed}" for kind in ("clean", "quarantine") for feed in feeds]:
+        assert rows(lakes[4], table) == rows(lakes[1], table), table
+    assert len(rows(lakes[1], "quarantine/calls")) == 3 and rows(lakes[1], "clean/sms") == []
+    for feed in feeds:
+        days = Lake(lakes[1]).ingested_days(C.FEEDS[feed])
+        assert Lake(lakes[4]).ingested_days(C.FEEDS[feed]) == days == ([] if feed == "sms" else DAY[:2])
+
+
+def test_suites_run_from_several_threads_give_what_they_give_one_after_another(spark):
+    """The ingest validates feeds from several threads; the process's one Great Expectations context is shared."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [spark.createDataFrame([(i, None if i % (n + 2) == 0 else f"v{i % 3}") for i in range(40)],
+                                    "id long, v string").cache() for n in range(4)]
+    suite = SuiteConf((
+        ExpectationConf("expect_column_values_to_not_be_null", "blocking", {"column": "v"}),
+        ExpectationConf("expect_column_values_to_be_in_set", "warning", {"column": "v", "value_set": ["v0", "v1"]}),
+    ))
+    alone = [run_suite(frame, f"t{n}", suite, params={}) for n, frame in enumerate(frames)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda n: run_suite(frames[n], f"t{n}", suite, params={}), range(4)))
+    assert together == alone
+    assert [r[0].unexpected_count for r in alone] == [20, 14, 10, 8]
 
 
 def test_a_lake_refuses_a_second_key(spark, cfg, tmp_path):
