@@ -98,10 +98,11 @@ class Raw:
         return partition_days(feed_dir)
 
     def days_to_read(self, feed: Feed, first: dt.date, last: dt.date) -> list[dt.date]:
-        """Event feeds: the partitions in range. Snapshots: those in range and the latest before it."""
+        """Event feeds: the partitions in range. Snapshots: those in range, and the latest before it when none is
+        on ``first`` (the copy in force on ``first``; a copy on ``first`` replaces it for the whole range)."""
         present = self.days(feed)
         in_range = [d for d in present if first <= d <= last]
-        if feed.kind == "snapshot":
+        if feed.kind == "snapshot" and first not in in_range:
             before = [d for d in present if d < first]
             in_range = before[-1:] + in_range
             if not in_range:

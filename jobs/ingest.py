@@ -173,7 +173,7 @@ def run_ingest(
     the report is.
 
     Event feeds take their partitions in the range, snapshot feeds those in
-    range and the latest before it. With ``history``, the :data:`HISTORY_FEEDS`
+    range and, when none is on ``first``, the latest before it. With ``history``, the :data:`HISTORY_FEEDS`
     also take every earlier raw partition the lake has not ingested yet. A day of an event feed with no partition,
     once the feed has started, is a day with no event: the volume check
     decides whether that is acceptable. Raises :class:`QualityGateFailed`

@@ -146,6 +146,23 @@ def test_feeds_ingested_side_by_side_give_the_lake_and_the_report_of_one_after_a
         assert Lake(lakes[4]).ingested_days(C.FEEDS[feed]) == days == ([] if feed == "sms" else DAY[:2])
 
 
+def test_a_snapshot_before_the_range_is_ingested_only_when_none_is_on_its_first_day(spark, cfg, tmp_path):
+    """A copy on the first day is in force for the whole range: the one before it is not written again."""
+    raw, lake = tmp_path / "raw", tmp_path / "lake"
+    rows = mini_rows(3, feeds=CALLS)
+    del rows["subscribers"][DAY[1]]
+    write_feeds(spark, raw, rows)
+    subscribers = C.FEEDS["subscribers"]
+    assert Raw(raw).days_to_read(subscribers, DAY[2], DAY[2]) == [DAY[2]]
+    assert Raw(raw).days_to_read(subscribers, DAY[1], DAY[2]) == [DAY[0], DAY[2]]
+    assert Raw(raw).days_to_read(subscribers, DAY[1], DAY[1]) == [DAY[0]]
+    ingest(spark, cfg, raw, lake, DAY[2], DAY[2])
+    assert Lake(lake).ingested_days(subscribers) == [DAY[2]]
+    ingest(spark, cfg, raw, lake, DAY[1], DAY[1])  # no copy of its own: the one in force that day
+    assert Lake(lake).ingested_days(subscribers) == [DAY[0], DAY[2]]
+    assert Lake(lake).ingested_days(C.FEEDS["calls"]) == [DAY[1], DAY[2]]
+
+
 def test_suites_run_from_several_threads_give_what_they_give_one_after_another(spark):
     """The ingest validates feeds from several threads; the process's one Great Expectations context is shared."""
     from concurrent.futures import ThreadPoolExecutor
