@@ -76,7 +76,8 @@ def case_ties(
         transfers=F.col("transfers"), amount=F.col("amount"), first_time=F.col("first_time"), last_time=F.col("last_time"),
     )
     events = G.bridge_events(
-        window.calls, transactions_df, accounts_df, hours=params.bridge_hours, min_duration_s=params.bridge_min_call_s
+        window.calls, transactions_df, accounts_df, hours=params.bridge_hours, min_duration_s=params.bridge_min_call_s,
+        around=flagged,
     )
     bridges = _evidence(
         touching(G.money_bridges(events)), "bridge",

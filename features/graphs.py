@@ -34,7 +34,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from features.common import ENTITY, ID, require_columns
+from features.common import ENTITY, ID, require_columns, with_member_flag
 
 SRC = "src"
 DST = "dst"
@@ -195,6 +195,7 @@ def bridge_events(
     *,
     hours: int,
     min_duration_s: int,
+    around: DataFrame | None = None,
 ) -> DataFrame:
     """Transfers that followed a call: :data:`BRIDGE_EVENT`, one row per (caller, transfer).
 
@@ -206,6 +207,12 @@ def bridge_events(
     itself. ``lag_s`` is the shortest call-to-transfer delay when X called P
     several times. Transfers out of accounts with no bound number never
     bridge. ``src``, ``payer`` and ``dst`` are vertex ids.
+
+    ``around``: vertex ids (column ``id``, a small set: the day's flagged parties). When given, the events
+    whose caller or receiving account is among them come out whole (the same rows, ``lag_s`` included) and
+    most others are never built: only the calls from those callers, or to a payer of one of those
+    accounts, meet the transfers. The calls are then filtered where they lie instead of all answered ones
+    being shuffled to the transfers.
     """
     require_columns(calls_df, (SRC, DST, "duration_s", "start_time"), "bridge_events calls")
     require_columns(transactions_df, (*TRANSACTIONS, "txn_id"), "bridge_events transactions")
@@ -220,6 +227,13 @@ def bridge_events(
     calls = calls_df.where((F.col("duration_s") >= min_duration_s) & F.col(DST).isNotNull()).select(
         F.col(SRC).alias("caller"), F.col(DST).alias("payer"), "start_time"
     )
+    if around is not None:
+        # Every call of a touching event is from one of them, or to a payer of one of their accounts.
+        near = around.select(F.col("id").alias("_near")).distinct()
+        payers_in = paid.join(F.broadcast(near), vertex(ACCOUNT, "dst_account") == F.col("_near"), "left_semi")
+        calls = with_member_flag(calls, near, key="_near", on="caller", name="_from_near")
+        calls = with_member_flag(calls, payers_in.select("payer").distinct(), key="payer", on="payer", name="_pays_near")
+        calls = calls.where((F.col("_from_near") + F.col("_pays_near")) > 0).drop("_from_near", "_pays_near")
     # Works for timestamps with and without a zone (a cast to long does not).
     lag = F.timestamp_diff("SECOND", F.col("start_time"), F.col("txn_time"))
     events = (

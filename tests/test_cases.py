@@ -276,5 +276,6 @@ def test_case_ties_build_each_money_and_bridge_edge_once_around_the_flagged(spar
         ("M1", "M2", "money", 1),  # both ends flagged: once
         ("M2", "ATM", "money", 1),
     ]
-    # The transfers are read once for the money graph and once for the bridge events, not once per end.
-    assert plan.count("Scan ExistingRDD[txn_id") == 2, plan
+    # The transfers are read once for the money graph and twice for the bridge events (the payers of the
+    # flagged accounts, then the transfers the calls around the flagged meet), not once more per end.
+    assert plan.count("Scan ExistingRDD[txn_id") == 3, plan

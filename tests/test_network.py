@@ -227,6 +227,53 @@ def test_bridge_events_need_a_long_enough_call_before_the_transfer(spark, ring):
     assert events.count() == 0  # X's call is too short, Y called after the transfer
 
 
+def test_bridge_events_around_a_few_vertices_are_those_of_all_events_that_touch_them(spark):
+    """Built around a set of vertices, the events whose caller or receiving account is in the set are every
+    such event of the whole window's, to the row (the shortest lag of several calls included); only those
+    calls meet the transfers. A random window, three sets: callers only, accounts only, both."""
+    import random
+
+    rnd = random.Random(7)
+    numbers = [f"N{i}" for i in range(30)]
+    accounts = [f"A{i}" for i in range(24)]
+    calls = spark.createDataFrame(
+        [(rnd.choice(numbers), rnd.choice(numbers), T(2026, 5, 2, rnd.randrange(24), rnd.randrange(60)),
+          rnd.choice([30, 90, 300]), None) for _ in range(400)],
+        "caller string, callee string, start_time timestamp_ntz, duration_s int, caller_imei string",
+    )
+    transactions = spark.createDataFrame(
+        [(f"t{i}", rnd.choice(accounts), rnd.choice(accounts), float(rnd.randrange(1, 500)),
+          T(2026, 5, rnd.choice([2, 3]), rnd.randrange(24)), "mobile") for i in range(150)],
+        "txn_id string, src_account string, dst_account string, amount double, txn_time timestamp_ntz, channel string",
+    )
+    # Accounts bound to the first 20 numbers (N0 to two of them), the last four to none.
+    bound = [numbers[0]] + numbers[:19] + [None] * 4
+    accounts_df = spark.createDataFrame(
+        [(a, None, n, dt.date(2020, 1, 1)) for a, n in zip(accounts, bound)],
+        "account_id string, holder_id_number string, bound_msisdn string, open_date date",
+    )
+    no_sms = spark.createDataFrame([], "sender string, receiver string, send_time timestamp_ntz, has_url boolean")
+    window = event_window(calls, no_sms, as_of=AS_OF, window_days=2)
+    everything = G.bridge_events(window.calls, transactions, accounts_df, hours=6, min_duration_s=60).cache()
+    assert everything.count() > 50  # enough events for the comparison to mean something
+    for near in (["N3", "N7", "N25"], [], ["N1"]):
+        for near_accounts in ([], ["A2", "A5", "A17"], ["A0"]):
+            ids = spark.createDataFrame([(n,) for n in near], "t string").select(G.vertex(G.NUMBER, "t").alias("id"))
+            ids = ids.unionByName(
+                spark.createDataFrame([(a,) for a in near_accounts], "t string").select(G.vertex(G.ACCOUNT, "t").alias("id"))
+            )
+            around = G.bridge_events(window.calls, transactions, accounts_df, hours=6, min_duration_s=60, around=ids)
+            vids = [r["id"] for r in ids.collect()]
+
+            def touching(df):
+                rows = df.where(F.col(G.SRC).isin(vids) | F.col(G.DST).isin(vids)).collect()
+                return sorted(tuple(r) for r in rows)
+
+            assert touching(around) == touching(everything), (near, near_accounts)
+            assert around.count() <= everything.count()
+    everything.unpersist()
+
+
 def test_missing_columns_are_named(spark):
     calls = spark.createDataFrame([("A", "B")], "caller string, callee string")
     with pytest.raises(MissingColumns, match=r"missing columns \['start_time'.*present: \['callee', 'caller'\]"):
