@@ -181,9 +181,11 @@ def case_sources(
     Per source: the case's callees it holds, their share of the case's callees, and the lift of that share
     over the source's share of all subscribers.
     """
-    callers = membership.where(F.col("entity_type") == "msisdn").select(
+    # The cases' numbers: a few thousand at most (the day's flagged and what they tie), so broadcast: the
+    # window's calls are filtered where they lie instead of shuffled by caller to meet them.
+    callers = F.broadcast(membership.where(F.col("entity_type") == "msisdn").select(
         CASE_ID, G.vertex(G.NUMBER, ENTITY).alias(G.SRC)
-    )
+    ))
     callees = calls.select(G.SRC, G.DST).join(callers, on=G.SRC).select(CASE_ID, F.col(G.DST).alias("id")).distinct().cache()
     totals = callees.groupBy(CASE_ID).agg(F.count(F.lit(1)).alias("_callees"))
     size = exposed.groupBy("source_id").agg(F.countDistinct("id").alias("_size"))

@@ -14,8 +14,11 @@ One row per tie (:data:`TIE_EVIDENCE`), vertex ids of ``features.graphs``:
   of shared callees in ``transfers``); callees called by more than
   ``graph.co_target_max_callers`` flagged numbers are skipped.
 
-Only ties that touch a flagged party are built beyond the identity links, so
-the cost follows the flagged set, not the window.
+Only ties that touch a flagged party are kept beyond the identity links. The
+bridges are built around the flagged parties only (``bridge_events(around=)``:
+their calls, and the calls to people who paid a flagged account, meet the
+transfers), and co-targeting reads the flagged numbers' calls: those costs follow
+the flagged set. The money pairs are grouped from the whole window's transfers.
 """
 
 from __future__ import annotations
