@@ -87,7 +87,11 @@ def _write_cases(spark: SparkSession, cfg: Config, *, lake: Lake, day: dt.date) 
     transactions = lake.read_clean(spark, C.TRANSACTIONS, days)
     subscribers = lake.read_clean_snapshot(spark, C.SUBSCRIBERS, day)
     accounts = lake.read_clean_snapshot(spark, C.ACCOUNTS, day)
-    ties = case_ties(window, transactions, subscribers, accounts, flagged, params=cfg.graph).cache()
+    # Materialised with its lineage cut, not cached: a cached frame keeps its plan (the window's calls and
+    # transfers, the snapshots, the bridges), which Spark analysed again for every frame the clustering
+    # builds on it, and planned again for each of its components' iterations (10M calls: the clustering 12
+    # s instead of 19.6 s once warm, bench/README.md).
+    ties = cut_lineage(case_ties(window, transactions, subscribers, accounts, flagged, params=cfg.graph))
     # Materialised with its lineage cut: the components' iterations make a long plan that every reader repeats.
     members = cut_lineage(clusters(flagged, ties, max_members=cfg.cases.max_members, max_linked=cfg.cases.max_linked))
     names = party_names(subscribers, "msisdn", G.NUMBER, C.MSISDN).unionByName(
