@@ -314,40 +314,47 @@ def _propagation(nb: DataFrame, seeds: DataFrame) -> DataFrame:
     """Share of known-fraud vertices 1 and 2 hops away, a vertex's own label excluded.
 
     ``nb`` is the undirected joint graph (both directions, no self-loops), best materialised clustered by
-    ``dst`` (:func:`features.graphs.undirected`): the degrees (by ``dst``: the graph is symmetric) and both
-    hops' joins then read it where it lies, and only the hops' partial means are shuffled, by ``src``.
+    ``dst`` (:func:`features.graphs.undirected`): the degrees (by ``dst``: the graph is symmetric) and the
+    second hop's join then read it where it lies, and only partial sums are shuffled, by ``src``.
 
     ``risk_1hop(v)`` is the mean seed indicator over v's distinct neighbours;
     ``risk_2hop(v)`` the mean of the neighbours' ``risk_1hop``, less the walks
     v -> u -> v that would bring back v's own label: s(v) * mean(1 / deg(u)).
 
-    The degrees and the first hop are cached (one row per vertex): each is read by several joins, with
-    different columns, whose shuffles Spark would not share, so the graph was grouped again for each reading
-    (bench/README.md, "The 10M window's feature stage").
+    Both hops follow the seeds, which are few: the first hop counts, for each vertex, its edges to a seed (the
+    seeds broadcast to the edges where they lie), and the second hop sums ``risk_1hop`` over the neighbours
+    where it is not 0, the seeds' neighbours only. Every neighbour of a seed is such a vertex, so the same sums
+    give a seed's own correction. The means over all neighbours are these sums over the degree: no hop joins
+    every edge with every vertex (bench/README.md, "Propagation from the seeds").
     """
-    degree = _with_seed(
-        nb.groupBy(G.DST).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.DST, ID), seeds, ID, SEED
-    ).cache()
-    peer = degree.select(F.col(ID).alias(G.DST), F.col("deg").alias("peer_deg"), F.col(SEED).alias("peer_seed"))
+    degree = nb.groupBy(G.DST).agg(F.count(F.lit(1)).alias("deg")).withColumnRenamed(G.DST, ID).cache()
     hubs = Hubs.of(degree.where(F.col("deg") > JOIN_HUB_DEGREE), ID)
+    seed_peers = (
+        nb.join(F.broadcast(seeds.select(F.col(ID).alias(G.DST))), on=G.DST, how="left_semi")
+        .groupBy(F.col(G.SRC).alias(ID))
+        .agg(F.count(F.lit(1)).alias("seed_peers"))
+    )
+    # One row per vertex, in the degrees' order; the seeds' neighbours are those with a seed peer.
     hop1 = (
-        join_with_hubs(nb, peer, on=G.DST, hubs=hubs)
-        .groupBy(G.SRC)
-        .agg(F.avg("peer_seed").alias("risk_1hop"), F.avg(1.0 / F.col("peer_deg")).alias("mean_inv_peer_deg"))
-        .withColumnRenamed(G.SRC, ID)
-        .join(degree.select(ID, SEED), on=ID)
+        degree.join(seed_peers, on=ID, how="left")
+        .select(ID, "deg", (F.coalesce(F.col("seed_peers"), F.lit(0)) / F.col("deg")).alias("risk_1hop"))
         .cache()
     )
-    hop2 = (
-        join_with_hubs(nb, hop1.select(F.col(ID).alias(G.DST), F.col("risk_1hop").alias("peer_risk")), on=G.DST,
-                       hubs=hubs)
-        .groupBy(F.col(G.SRC).alias(ID))
-        .agg(F.avg("peer_risk").alias("peer_risk"))
+    near = hop1.where(F.col("risk_1hop") > 0).select(
+        F.col(ID).alias(G.DST), F.col("risk_1hop").alias("peer_risk"), (1.0 / F.col("deg")).alias("inv_peer_deg")
     )
-    return hop1.join(hop2, on=ID).select(
+    hop2 = (
+        join_with_hubs(nb, near, on=G.DST, hubs=hubs)
+        .groupBy(F.col(G.SRC).alias(ID))
+        .agg(F.sum("peer_risk").alias("peer_risk"), F.sum("inv_peer_deg").alias("inv_peer_deg"))
+    )
+    walks_back = F.col(SEED) * F.coalesce(F.col("inv_peer_deg"), F.lit(0.0))
+    return _with_seed(hop1.join(hop2, on=ID, how="left"), seeds, ID, SEED).select(
         ID,
         "risk_1hop",
-        F.greatest(F.lit(0.0), F.col("peer_risk") - F.col(SEED) * F.col("mean_inv_peer_deg")).alias("risk_2hop"),
+        F.greatest(
+            F.lit(0.0), (F.coalesce(F.col("peer_risk"), F.lit(0.0)) - walks_back) / F.col("deg")
+        ).alias("risk_2hop"),
     )
 
 

@@ -314,11 +314,11 @@ def test_call_graph_sums_each_direction_from_the_keyed_calls(spark):
 
 def test_propagation_reads_the_joint_graph_where_it_lies_and_matches_networkx(spark):
     """With the joint graph materialised clustered by ``dst``, the propagated risk shuffles only the two hops'
-    partial means (by ``src``): the degrees and both hops' joins read the edges where they lie, not sorted
+    partial sums (by ``src``): the degrees and the second hop's join read the edges where they lie, not sorted
     again (the 10M window shuffled its 6.85M edges by ``dst`` once per hop; bench/README.md, "The phone
-    features' plan"). The values are the definitions' on a random graph with a hub, computed with networkx:
-    the mean seed flag of the neighbours, and the mean over neighbours u of the seed flags of u's other
-    neighbours."""
+    features' plan"), and the first hop meets the seeds by broadcast. The values are the definitions' on a
+    random graph with a hub, computed with networkx: the mean seed flag of the neighbours, and the mean over
+    neighbours u of the seed flags of u's other neighbours."""
     import networkx as nx
 
     from features.common import JOIN_HUB_DEGREE
@@ -343,6 +343,7 @@ def test_propagation_reads_the_joint_graph_where_it_lies_and_matches_networkx(sp
                 for line in plan.splitlines() if "Exchange hashpartitioning" in line}
     assert sorted(key for key, _ in shuffles) == ["dst", "src", "src"], plan
     assert len({line.split("- ", 1)[-1] for line in plan.splitlines() if "Sort [dst#" in line}) == 1, plan
+    assert "LeftSemi, BuildRight" in plan, plan  # the edges to a seed, kept where they lie
 
     flag = {n: int(n in seeds) for n in graph}
     expected = {}
