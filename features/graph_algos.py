@@ -44,8 +44,6 @@ WEIGHT = "weight"
 
 # Internal working columns, never in an output.
 _MIN = "_min"
-_IS_SRC = "_is_src"
-_AS_SRC = "_as_src"
 _EDGES = "_edges"
 _OUT_WEIGHT = "_out_weight"
 _SHARE = "_share"
@@ -121,19 +119,24 @@ def _explode_pairs(df: DataFrame, *pairs: tuple[Column, Column]) -> DataFrame:
 # the logical plan then grows linearly between checkpoints, not geometrically.
 
 
-def _large_star(edges_df: DataFrame) -> DataFrame:
+def _adjacency(edges_df: DataFrame) -> DataFrame:
+    """Each edge from both ends (``src`` the vertex, ``dst`` a neighbour), with the vertex's smallest neighbour
+    (``_min``) and its number of neighbours (``_edges``): one window, one shuffle by ``src``."""
+    by_vertex = Window.partitionBy(SRC)
+    return _explode_pairs(edges_df, (F.col(SRC), F.col(DST)), (F.col(DST), F.col(SRC))).select(
+        SRC, DST, F.min(DST).over(by_vertex).alias(_MIN), F.count(F.lit(1)).over(by_vertex).alias(_EDGES)
+    )
+
+
+def _large_star(adjacency_df: DataFrame) -> DataFrame:
     """Link every neighbour larger than a vertex to the vertex's smallest neighbour or itself.
 
     Duplicates are left for the small-star step to remove: at most one row per
     adjacency, so no blow-up, and one shuffle less per iteration.
     """
-    adjacent = _explode_pairs(edges_df, (F.col(SRC), F.col(DST)), (F.col(DST), F.col(SRC)))
-    smallest = F.least(F.min(DST).over(Window.partitionBy(SRC)), F.col(SRC))
     # neighbour > vertex >= smallest, so every output row keeps src > dst
-    return (
-        adjacent.withColumn(_MIN, smallest)
-        .where(F.col(DST) > F.col(SRC))
-        .select(F.col(DST).alias(SRC), F.col(_MIN).alias(DST))
+    return adjacency_df.where(F.col(DST) > F.col(SRC)).select(
+        F.col(DST).alias(SRC), F.least(F.col(_MIN), F.col(SRC)).alias(DST)
     )
 
 
@@ -144,18 +147,18 @@ def _small_star(edges_df: DataFrame) -> DataFrame:
     return links.where(F.col(SRC) != F.col(DST)).distinct()
 
 
-def _count_not_star(edges_df: DataFrame) -> int:
-    """Vertices that keep the edges (``src > dst``, distinct) from being a forest of stars: a vertex that is the
-    ``src`` of more than one edge, or both a ``src`` and a ``dst``. None: every component is a star whose
-    centre, smaller than all its leaves, is the component's smallest id. One aggregation of the new edges
-    alone, not a join with the previous iteration's."""
-    roles = edges_df.select(
-        F.explode(F.array(F.struct(F.col(SRC).alias(ID), F.lit(1).alias(_IS_SRC)),
-                          F.struct(F.col(DST).alias(ID), F.lit(0).alias(_IS_SRC)))).alias("_role")
-    ).select("_role.*")
-    per_vertex = roles.groupBy(ID).agg(F.sum(_IS_SRC).alias(_AS_SRC), F.count(F.lit(1)).alias(_EDGES))
-    # a src with any other edge: a second one as src, or one as dst
-    return per_vertex.where((F.col(_AS_SRC) >= 1) & (F.col(_EDGES) > 1)).count()
+def _leaves(adjacency_df: DataFrame) -> DataFrame:
+    """One row per vertex with a smaller neighbour (the ``src`` of an edge kept as ``src > dst``): ``src`` the
+    vertex, ``dst`` its smallest neighbour."""
+    return adjacency_df.where((F.col(DST) == F.col(_MIN)) & (F.col(_MIN) < F.col(SRC)))
+
+
+def _count_not_star(adjacency_df: DataFrame) -> int:
+    """Vertices that keep the edges (``src > dst``, distinct) from being a forest of stars: the ``src`` of an edge
+    with another edge (a second one as ``src``, or one as ``dst``). None: every component is a star whose
+    centre, smaller than all its leaves, is the component's smallest id. Read from the adjacency's window,
+    with no shuffle of its own."""
+    return _leaves(adjacency_df).where(F.col(_EDGES) > 1).count()
 
 
 def connected_components(
@@ -180,10 +183,13 @@ def connected_components(
     per-pair blow-up. Stops at the first iteration whose edges form stars
     (each vertex the ``src`` of one edge at most, and never both a ``src`` and
     a ``dst``): the steps keep every component, and a star's centre is its
-    smallest id. A star forest is a fixed point of both steps (each gives it
-    back unchanged), so this stops one iteration sooner than comparing an
-    iteration's edges with the previous one's, by one aggregation instead of
-    a join. Raises ``RuntimeError`` after ``max_iterations`` iterations
+    smallest id, so each leaf's one neighbour is its component. A star forest
+    is a fixed point of both steps. The test reads the new edges from both
+    ends with each vertex's smallest neighbour and neighbour count, the window
+    the next large-star step reads too: one materialised window per iteration
+    serves both (three shuffles an iteration: the two steps' windows and the
+    small-star's distinct), and a star forest's components need no further
+    shuffle. Raises ``RuntimeError`` after ``max_iterations`` iterations
     without stars (the networkx comparisons in the tests, chains and hubs
     included, all reach stars).
     """
@@ -193,23 +199,23 @@ def connected_components(
     _check_positive(checkpoint_every=checkpoint_every, max_iterations=max_iterations)
 
     vertex_ids = _vertex_ids(_clean_edges(edges_df), vertices_df)
-    edges = undirected_edges(edges_df).persist()
+    adjacency = _adjacency(undirected_edges(edges_df))  # read once, by the first iteration
     for iteration in range(1, max_iterations + 1):
-        updated = _small_star(_large_star(edges)).persist()
-        not_star = _count_not_star(updated)
-        edges.unpersist()
-        edges = updated
-        if not_star == 0:
+        updated = _adjacency(_small_star(_large_star(adjacency))).persist()
+        not_star = _count_not_star(updated)  # materialises the new window before the old one is released
+        adjacency.unpersist()
+        adjacency = updated
+        if not not_star:
             log.debug("connected_components converged after %d iterations", iteration)
             break
         if iteration % checkpoint_every == 0:
-            edges = _cut_lineage(edges)
+            adjacency = _cut_lineage(adjacency)
     else:
-        edges.unpersist()
+        adjacency.unpersist()
         raise RuntimeError(f"connected_components did not converge in {max_iterations} iterations")
 
-    # Converged: every edge links a vertex to the smallest id of its component.
-    component = _cut_lineage(edges).groupBy(SRC).agg(F.min(DST).alias(COMPONENT)).withColumnRenamed(SRC, ID)
+    # Stars: every leaf's smallest (only) neighbour is its component's smallest id; a centre has no such row.
+    component = _leaves(_cut_lineage(adjacency)).select(F.col(SRC).alias(ID), F.col(DST).alias(COMPONENT))
     return vertex_ids.join(component, on=ID, how="left").select(
         ID, F.coalesce(F.col(COMPONENT), F.col(ID)).alias(COMPONENT)
     )
