@@ -110,6 +110,11 @@ class Size:
         return START + dt.timedelta(days=self.days - 1)
 
 
+def size_of(calls: int, out: Path, days: int) -> Size:
+    """The world of about ``calls`` call records over ``days`` days, kept under ``out``."""
+    return Size(calls, out.resolve(), max(100, round(calls / (CALLS_PER_PERSON_DAY * days))), days)
+
+
 def world_days(cfg: Config) -> int:
     """The days ``fraud run`` reads on a day when it trains: the scoring window and the training windows."""
     from jobs.run import days_needed
@@ -504,7 +509,7 @@ def main() -> None:
     results = []
     started = time.perf_counter()
     for calls in sorted(args.calls or SIZES):
-        size = Size(calls, args.out.resolve(), max(100, round(calls / (CALLS_PER_PERSON_DAY * days))), days)
+        size = size_of(calls, args.out, days)
         results.append({"calls_target": calls, **run_size(size, stages, args.keep, args.champion_from)})
     rows = summarise(results)
     ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
