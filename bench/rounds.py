@@ -3,10 +3,11 @@
 Run: .venv/bin/python bench/rounds.py --out DIR --calls N [--rounds 2] [--conf KEY=VALUE ...]
 
 ``DIR`` and ``N`` name a world and lake that bench/scale.py kept (``--keep``). Each round is
-``materialise_features`` of the size's scoring day, in one ``local[2]`` session with the base configuration's
-Spark settings (``--conf`` adds or overrides one, e.g. ``spark.sql.codegen.cache.maxEntries=20000``). It shows
-what a JVM that has already computed a window saves on the next one, and which threads use the cores: Spark's
-tasks, the JIT compilers, the garbage collector, the driver's planning (bench/README.md, "The day's floor").
+``materialise_features`` of the size's scoring day, in one session built as bench/scale.py's (``local[2]``, the
+base configuration's Spark settings; ``--conf`` adds or overrides one, e.g.
+``spark.sql.codegen.cache.maxEntries=20000``). It shows what a JVM that has already computed a window saves on
+the next one, and which threads use the cores: Spark's tasks, the JIT compilers, the garbage collector, the
+driver's planning (bench/README.md, "The day's floor").
 
 The JVM's threads are read from ``/proc/PID/task`` every half second, so a thread that ends between two
 rounds (the executor's pool retires idle ones) still counts with its last reading; the machine's CPU comes
@@ -16,16 +17,13 @@ from ``/proc/stat``. Linux only.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-from scale import MASTER, load_config, size_of, world_days
-
-from fraudgraph.spark import build_session
+from scale import load_config, session, size_of, world_days
 
 TICK = os.sysconf("SC_CLK_TCK")
 # /proc/stat's first columns, in clock ticks since boot.
@@ -96,8 +94,7 @@ def main() -> None:
     size = size_of(args.calls, args.out, world_days(cfg))
     if not (size.lake.root / "clean").is_dir():
         parser.error(f"no kept lake at {size.lake.root}: run bench/scale.py --out {args.out} --calls {args.calls} --keep")
-    extra = {**cfg.spark.extra, "spark.ui.enabled": "false", **dict(c.split("=", 1) for c in args.conf)}
-    spark = build_session(dataclasses.replace(cfg.spark, master=MASTER, app_name="fraudgraph-bench-rounds", extra=extra))
+    spark = session("fraudgraph-bench-rounds", dict(c.split("=", 1) for c in args.conf))
     threads = ThreadCpu(jvm_pid(spark))
     try:
         for round_ in range(1, args.rounds + 1):

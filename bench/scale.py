@@ -185,12 +185,13 @@ def reference(size: Size) -> int:
     return _aggregates_rows_in(size, cfg)
 
 
-def session(app_name: str):
-    """A ``local[2]`` session with the base configuration's Spark settings (and the event log when asked)."""
+def session(app_name: str, settings: dict[str, str] | None = None):
+    """A ``local[2]`` session with the base configuration's Spark settings, ``settings`` over them (and the event
+    log when asked)."""
     from fraudgraph.spark import build_session
 
     cfg = load_config()
-    extra = {**cfg.spark.extra, "spark.ui.enabled": "false"}
+    extra = {**cfg.spark.extra, "spark.ui.enabled": "false", **(settings or {})}
     if os.environ.get(EVENT_LOG_ENV):
         extra |= {"spark.eventLog.enabled": "true", "spark.eventLog.dir": os.environ[EVENT_LOG_ENV]}
     return build_session(dataclasses.replace(cfg.spark, master=MASTER, app_name=app_name, extra=extra))
